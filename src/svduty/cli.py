@@ -1,0 +1,227 @@
+"""The `svduty` command line: thin wrappers that parse, call the library and print with Rich."""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from svduty.partnership import Partnership, PartnershipError, init_partnership
+
+app = typer.Typer(
+    help="Serious Violence Duty toolkit: set up a partnership, load partner data, check it.",
+    no_args_is_help=True, rich_markup_mode="rich", pretty_exceptions_enable=False)
+console = Console()
+err = Console(stderr=True)
+
+DirArg = Annotated[Path, typer.Argument(help="The partnership folder.")]
+
+
+class Template(str, Enum):
+    default = "default"
+    home_office = "home-office"
+    london_vru = "london-vru"
+    broad = "broad"
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+
+
+def _mount_subapps() -> None:
+    from svduty.definition.cli import app as definition_app
+    from svduty.geography.cli import app as reference_app
+
+    app.add_typer(reference_app, name="reference",
+                  help="Import (or fetch) reference geography, population and deprivation.")
+    app.add_typer(definition_app, name="definition",
+                  help="Show, check and weigh the evidence for the local definition.")
+
+
+def fail(message: str) -> None:
+    err.print(f"[bold red]Error:[/] {message}")
+    raise typer.Exit(1)
+
+
+def open_partnership(root: Path) -> Partnership:
+    try:
+        return Partnership(root)
+    except PartnershipError as exc:
+        fail(str(exc))
+        raise  # unreachable
+
+
+@app.command()
+def init(
+    root: DirArg,
+    area: Annotated[list[str], typer.Option(
+        "--area", help="LA, CSP or force: code or name. Repeat for several CSPs.")],
+    name: Annotated[str | None, typer.Option(help="Partnership name (default from areas).")] = None,
+    definition: Annotated[Template, typer.Option(
+        help="Starting definition template.")] = Template.default,
+) -> None:
+    """Create a partnership folder: partnership.toml, definition.toml and inbox/."""
+    try:
+        p = init_partnership(root, area, name=name, template=definition.value)
+    except PartnershipError as exc:
+        fail(str(exc))
+    table = Table(title=f"{p.config.name}: {len(p.config.areas)} CSP(s)")
+    for column in ("CSP", "code", "local authorities", "police force area"):
+        table.add_column(column)
+    for a in p.config.areas:
+        table.add_row(a.csp_name, a.csp_code, ", ".join(a.lad_names), a.pfa_name)
+    console.print(table)
+    console.print(f"Created {root}/ with partnership.toml, definition.toml "
+                  f"('{definition.value}' template) and inbox/.\n"
+                  f"Next: [bold]svduty reference import {root} <reference folder>[/]")
+
+
+@app.command()
+def ingest(
+    root: DirArg,
+    source: Annotated[str, typer.Argument(help="Source: police-uk, police-recorded, ...")],
+    files: Annotated[list[Path], typer.Argument(help="Files or folders of files.")],
+    partner: Annotated[str | None, typer.Option(help="Partner that sent the files.")] = None,
+) -> None:
+    """Load partner files: each row is loaded or quarantined with a reason."""
+    from svduty.sources import get_source
+    from svduty.sources.ingest import IngestError, expand, ingest as run_ingest
+
+    p = open_partnership(root)
+    try:
+        reader = get_source(source)
+        count = len(expand(files))
+    except (ValueError, IngestError) as exc:
+        fail(str(exc))
+    with _progress(count) as (progress, task):
+        try:
+            results = run_ingest(p, reader, files, partner=partner,
+                                 progress=lambda f: progress.advance(task))
+        except IngestError as exc:
+            fail(str(exc))
+    _print_results(results)
+    if any(r.status == "rejected" for r in results):
+        raise typer.Exit(1)
+
+
+def _progress(total: int):
+    from contextlib import contextmanager
+
+    @contextmanager
+    def bar():
+        progress = Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
+                            MofNCompleteColumn(), TimeElapsedColumn(), console=err,
+                            disable=total <= 3)
+        with progress:
+            yield progress, progress.add_task("Ingesting files", total=total)
+
+    return bar()
+
+
+def _print_results(results) -> None:
+    table = Table(title="Ingest")
+    for column in ("file", "status", "load", "read", "loaded", "quarantined", "out of area"):
+        table.add_column(column, justify="right" if column not in ("file", "status") else "left")
+    for r in results:
+        table.add_row(r.path.name, r.status, str(r.load_id or ""), f"{r.rows_read:,}",
+                      f"{r.rows_loaded:,}", f"{r.rows_quarantined:,}", f"{r.rows_out_of_area:,}")
+    console.print(table)
+    for r in results:
+        if r.status == "rejected":
+            err.print(f"[bold red]Rejected[/] {r.path}: {r.message}")
+        elif r.status == "skipped":
+            console.print(f"[yellow]Skipped[/] {r.path.name}: {r.message}")
+        if r.superseded:
+            console.print(f"{r.path.name} supersedes load(s) {', '.join(map(str, r.superseded))}")
+
+
+@app.command()
+def status(
+    root: DirArg,
+    format: Annotated[Format, typer.Option("--format", help="table or json")] = Format.table,
+) -> None:
+    """Show each load, months covered and missing per source, and quarantine reasons."""
+    from svduty.loads import status as load_status
+
+    p = open_partnership(root)
+    try:
+        wh = p.warehouse(read_only=True)
+    except PartnershipError as exc:
+        fail(str(exc))
+    with wh:
+        report = load_status(wh)
+    if format is Format.json:
+        console.print_json(json.dumps(report, default=str))
+        return
+    _print_status(p, report)
+
+
+def _print_status(p: Partnership, report: dict) -> None:
+    loads = Table(title=f"{p.config.name}: loads")
+    for column in ("load", "source", "scope", "file", "period", "read", "loaded",
+                   "quarantined", "status", "checksum", "loaded at"):
+        loads.add_column(column)
+    for r in report["loads"]:
+        loads.add_row(str(r["load_id"]), r["source"], r["scope"] or "", r["file_name"],
+                      f"{r['period_start']:%Y-%m} to {r['period_end']:%Y-%m}",
+                      f"{r['rows_read']:,}", f"{r['rows_loaded']:,}",
+                      f"{r['rows_quarantined']:,}", r["status"], r["checksum"][:12],
+                      f"{r['loaded_at']:%Y-%m-%d %H:%M}")
+    console.print(loads)
+    cover = Table(title="Months covered")
+    for column in ("source", "scope", "from", "to", "months", "missing"):
+        cover.add_column(column)
+    for c in report["coverage"]:
+        cover.add_row(c["source"], c["scope"] or "", f"{c['first_month']:%Y-%m}",
+                      f"{c['last_month']:%Y-%m}", str(c["months_covered"]),
+                      ", ".join(c["missing"]) or "none")
+    console.print(cover)
+    reasons = Table(title="Quarantine reasons")
+    for column in ("source", "column", "reason", "rows", "example value"):
+        reasons.add_column(column)
+    for q in report["quarantine"]:
+        reasons.add_row(q["source"], q["column"], q["reason"], f"{q['rows']:,}",
+                        str(q["example"]))
+    console.print(reasons)
+
+
+@app.command()
+def export(
+    root: DirArg,
+    table: Annotated[str, typer.Argument(
+        help="events, involvements, sv_events, quarantine, loads, ...")],
+    out: Annotated[Path, typer.Option("--out", help="CSV file to write.")],
+) -> None:
+    """Write a warehouse table to CSV for checking by hand (the export is audited)."""
+    from svduty.privacy import audit
+    from svduty.warehouse import export_table
+
+    p = open_partnership(root)
+    with p.warehouse(read_only=True) as wh:
+        try:
+            rows = export_table(wh, table, out)
+        except ValueError as exc:
+            fail(str(exc))
+    audit.record(p.root, "export", table=table, file=str(out.resolve()), rows=rows)
+    console.print(f"Wrote {rows:,} rows of {table} to {out}")
+
+
+@app.command()
+def demo(root: Annotated[Path, typer.Argument(help="Folder for the demo.")] = Path(
+        "demo-partnership")) -> None:
+    """Build the fictional demo partnership (arrives with the partner-data work)."""
+    console.print("The demo partnership arrives with the partner-data work (issue 3). "
+                  "Until then, try the walkthrough in the README with the real police.uk data.")
+
+
+_mount_subapps()
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,1 @@
+"""Privacy by design: pseudonymisation, disclosure control and the audit log."""

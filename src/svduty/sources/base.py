@@ -1,0 +1,177 @@
+"""What every partner-data source provides: read one file into events, involvements and
+quarantined rows, or reject the whole file with one clear message.
+
+A source module (police_uk, police_recorded, ...) knows its file format only. The shared
+rules (checksums, loads, superseding, LSOA harmonisation, out-of-area marking, atomic writes)
+live in :mod:`svduty.sources.ingest`.
+
+Row numbers are spreadsheet-style: the header is row 1, the first data row is row 2.
+"""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import ClassVar, Protocol
+
+import polars as pl
+
+# Columns a reader may fill in `Parsed.events`; anything missing is added as null.
+EVENT_COLUMNS: dict[str, pl.DataType] = {
+    "source_record_id": pl.String, "row_number": pl.Int64, "scope": pl.String,
+    "month": pl.Date, "occurred_on": pl.Date, "occurred_at": pl.Datetime("us"),
+    "lsoa_code": pl.String, "easting": pl.Float64, "northing": pl.Float64,
+    "longitude": pl.Float64, "latitude": pl.Float64, "location_desc": pl.String,
+    "location_type": pl.String, "offence_code": pl.String, "police_uk_category": pl.String,
+    "icd10": pl.String, "source_category": pl.String, "weapon": pl.String,
+    "domestic": pl.Boolean, "alcohol": pl.Boolean, "drugs_exploitation": pl.Boolean,
+    "night_time_economy": pl.Boolean, "hate": pl.Boolean, "outcome": pl.String,
+    "context": pl.String,
+}
+INVOLVEMENT_COLUMNS: dict[str, pl.DataType] = {
+    "source_record_id": pl.String, "row_number": pl.Int64, "person_key": pl.String, "role": pl.String,
+    "age": pl.Int16, "age_band": pl.String, "sex": pl.String, "ethnicity": pl.String,
+}
+QUARANTINE_COLUMNS: dict[str, pl.DataType] = {
+    "row_number": pl.Int64, "column": pl.String, "value": pl.String, "reason": pl.String,
+    "fix": pl.String, "record": pl.String,
+}
+WEAPONS = ("knife or sharp", "firearm", "blunt", "corrosive", "other", "none", "unknown")
+
+
+class FileError(Exception):
+    """The file is not what it claims to be. Nothing from it is loaded."""
+
+    def __init__(self, path: Path | str, problem: str, expected: str) -> None:
+        self.path = Path(path)
+        self.problem = problem
+        self.expected = expected
+        super().__init__(f"{self.path.name}: {problem}. Expected: {expected}")
+
+
+@dataclass
+class Parsed:
+    """One file read by a source: rows to load and rows quarantined with reasons.
+
+    Every data row of the file is either loaded (it is the `row_number` of an event or of an
+    involvement) or quarantined (its `row_number` is in `quarantine`, one line per reason);
+    the ingest framework checks this reconciliation for every file.
+    """
+
+    events: pl.DataFrame
+    quarantine: pl.DataFrame
+    rows_read: int
+    period: tuple[date, date]
+    scope: str | None = None
+    involvements: pl.DataFrame | None = None
+    partner: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+class Source(Protocol):
+    """A partner-data source: a name, a description and a reader."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    # Health or social-care person-level data needs a recorded lawful gateway (s.16(4)).
+    person_level_health: ClassVar[bool]
+
+    def read(self, path: Path) -> Parsed: ...
+
+
+def conform(frame: pl.DataFrame, columns: dict[str, pl.DataType]) -> pl.DataFrame:
+    """Give a frame exactly `columns` (missing ones as typed nulls), in that order."""
+    exprs = [
+        (pl.col(name) if name in frame.columns else pl.lit(None)).cast(dtype).alias(name)
+        for name, dtype in columns.items()
+    ]
+    return frame.select(exprs)
+
+
+def empty_quarantine() -> pl.DataFrame:
+    return pl.DataFrame(schema=QUARANTINE_COLUMNS)
+
+
+def quarantine_rows(
+    frame: pl.DataFrame, bad: pl.Expr | pl.Series, column: str, reason: str, fix: str,
+    value: pl.Expr | None = None,
+) -> pl.DataFrame:
+    """Quarantine lines for the rows of `frame` where `bad` holds.
+
+    `frame` needs `row_number`; the raw row is kept as JSON text in `record` (taken from a
+    `record` column if the frame has one, else built from the frame's other columns for the
+    quarantined rows only, which keeps clean files fast).
+    """
+    value_expr = value if value is not None else pl.col(column).cast(pl.String)
+    hits = frame.filter(bad)
+    if "record" not in hits.columns:
+        raw = [c for c in hits.columns if c != "row_number"]
+        hits = hits.with_columns(pl.struct(raw).struct.json_encode().alias("record"))
+    return hits.select(
+        pl.col("row_number").cast(pl.Int64),
+        pl.lit(column).alias("column"),
+        value_expr.alias("value"),
+        pl.lit(reason).alias("reason"),
+        pl.lit(fix).alias("fix"),
+        pl.col("record"),
+    )
+
+
+def with_record(frame: pl.DataFrame) -> pl.DataFrame:
+    """Add `record`: each raw row as JSON text, kept in quarantine for correction."""
+    return frame.with_columns(pl.struct(frame.columns).struct.json_encode().alias("record"))
+
+
+def open_text(path: Path) -> bytes:
+    """Read a plain or gzipped file, rejecting truncated or corrupt gzip with FileError."""
+    raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (EOFError, OSError, zlib.error) as exc:
+            raise FileError(path, f"the gzip file is truncated or corrupt ({exc})",
+                            "a complete .csv.gz file; download or copy it again") from exc
+    if not raw.strip():
+        raise FileError(path, "the file is empty", "a header row and at least one data row")
+    return raw
+
+
+def decode(path: Path, raw: bytes) -> str:
+    """Decode UTF-8 (with or without BOM); reject other encodings with a clear message."""
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise FileError(
+            path, f"the file is not UTF-8 text (byte 0x{raw[exc.start]:02x} on line {line})",
+            "UTF-8 CSV; in Excel use 'Save as > CSV UTF-8', or re-export from the source system",
+        ) from exc
+
+
+@dataclass(frozen=True)
+class Check:
+    """A row rule: rows where `bad` holds are quarantined with this column, reason and fix."""
+
+    bad: pl.Expr
+    column: str
+    reason: str
+    fix: str
+    value: pl.Expr | None = None
+
+
+def run_checks(frame: pl.DataFrame, checks: list[Check]) -> pl.DataFrame:
+    """Evaluate every check in one pass; quarantine lines for the (usually few) bad rows."""
+    flags = [c.bad.fill_null(False).alias(f"_check{i}") for i, c in enumerate(checks)]
+    flagged = frame.with_columns(flags).filter(pl.any_horizontal(pl.col(r"^_check\d+$")))
+    if flagged.height == 0:
+        return empty_quarantine()
+    raw = flagged.select(frame.columns)
+    lines = [
+        quarantine_rows(raw, flagged.get_column(f"_check{i}"), c.column, c.reason, c.fix,
+                        c.value)
+        for i, c in enumerate(checks)
+    ]
+    return pl.concat(lines).sort("row_number")

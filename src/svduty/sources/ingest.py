@@ -1,0 +1,351 @@
+"""Ingest partner files into the warehouse under the same rules for every source.
+
+For each file: checksum (re-ingesting the same file changes nothing), read with the source's
+reader (a wrong file is rejected whole with one message), harmonise LSOAs to the 2021 vintage,
+mark rows outside the partnership, check that every row read is loaded or quarantined, then
+write load, events, involvements and quarantine in one transaction. A newer extract for the
+same source, scope and period supersedes the older one: the older rows in that period go.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import polars as pl
+
+from svduty.partnership import Partnership
+from svduty.privacy import audit
+from svduty.sources.base import (
+    EVENT_COLUMNS,
+    INVOLVEMENT_COLUMNS,
+    QUARANTINE_COLUMNS,
+    FileError,
+    Parsed,
+    Source,
+    conform,
+)
+from svduty.warehouse import Warehouse
+
+FILE_PATTERNS = ("*.csv", "*.csv.gz", "*.xlsx", "*.xml")
+
+
+@dataclass
+class FileResult:
+    """What happened to one file."""
+
+    path: Path
+    status: str  # loaded | skipped | rejected
+    message: str = ""
+    load_id: int | None = None
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    rows_out_of_area: int = 0
+    superseded: list[int] = field(default_factory=list)
+
+
+class IngestError(Exception):
+    """The ingest cannot start (no reference data, unknown source...)."""
+
+
+def expand(paths: Iterable[Path]) -> list[Path]:
+    """Files named directly, plus data files found (recursively) in folders named."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = {f for pattern in FILE_PATTERNS for f in path.rglob(pattern)}
+            files.extend(sorted(found))
+        elif path.exists():
+            files.append(path)
+        else:
+            raise IngestError(f"{path} does not exist")
+    return files
+
+
+def checksum(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def ingest(
+    partnership: Partnership,
+    source: Source,
+    paths: Iterable[Path],
+    progress: Callable[[Path], None] | None = None,
+    partner: str | None = None,
+) -> list[FileResult]:
+    """Ingest files for one source; returns a result per file (loaded, skipped or rejected)."""
+    files = expand(paths)
+    results: list[FileResult] = []
+    with partnership.warehouse() as wh:
+        if not wh.has_reference():
+            raise IngestError(
+                "No reference geography in this partnership yet, so LSOA codes cannot be "
+                f"checked. Run first: svduty reference import {partnership.root} <folder>")
+        context = Context.build(partnership, wh)
+        for path in files:
+            results.append(ingest_file(partnership, wh, context, source, path, partner))
+            if progress:
+                progress(path)
+        if any(r.status == "loaded" for r in results):
+            refresh_definition(partnership, wh)
+    return results
+
+
+@dataclass
+class Context:
+    """Lookups shared by every file of one ingest run."""
+
+    lsoas: pl.DataFrame
+    offence_codes: set[str]
+    definition_version: str | None
+
+    @classmethod
+    def build(cls, partnership: Partnership, wh: Warehouse) -> Context:
+        from svduty.geography import lsoa_lookup
+
+        codes = {r[0] for r in wh.con.execute("SELECT offence_code FROM offence_codes").fetchall()}
+        return cls(
+            lsoas=lsoa_lookup(wh, partnership.config.lad_codes),
+            offence_codes=codes | catalogue_codes(),
+            definition_version=current_definition_version(partnership),
+        )
+
+
+def ingest_file(
+    partnership: Partnership, wh: Warehouse, context: Context, source: Source, path: Path,
+    partner: str | None,
+) -> FileResult:
+    digest = checksum(path)
+    earlier = wh.con.execute(
+        "SELECT load_id, loaded_at FROM loads WHERE checksum = ? AND source = ?",
+        [digest, source.name]).fetchone()
+    if earlier:
+        return FileResult(path, "skipped", f"already loaded as load {earlier[0]} "
+                          f"on {earlier[1]:%Y-%m-%d %H:%M}; nothing changed")
+    try:
+        check_gateway(partnership, source, path)
+        parsed = source.read(path)
+        if source.name == "police-recorded":
+            from svduty.sources.police_recorded import validate_offence_codes
+
+            parsed = validate_offence_codes(parsed, context.offence_codes)
+        parsed = harmonise_geography(parsed, context.lsoas, partnership.root)
+        reconcile(path, parsed)
+    except FileError as exc:
+        audit.record(partnership.root, "ingest-rejected", source=source.name,
+                     file=str(path), checksum=digest, reason=str(exc))
+        return FileResult(path, "rejected", str(exc))
+    result = write_load(wh, source, path, digest, parsed, partner, context.definition_version)
+    audit.record(partnership.root, "ingest", source=source.name, file=str(path),
+                 checksum=digest, load_id=result.load_id, rows_read=result.rows_read,
+                 rows_loaded=result.rows_loaded, rows_quarantined=result.rows_quarantined,
+                 superseded=result.superseded)
+    return result
+
+
+def check_gateway(partnership: Partnership, source: Source, path: Path) -> None:
+    """Refuse person-level health or social-care data without a recorded lawful gateway."""
+    if not getattr(source, "person_level_health", False):
+        return
+    if any(g.source == source.name for g in partnership.config.gateways):
+        return
+    raise FileError(
+        path,
+        "person-level health or social-care data cannot be shared under the Serious Violence "
+        "Duty: s.16(4) of the Police, Crime, Sentencing and Courts Act 2022 does not let these "
+        "bodies disclose personal information under the Duty",
+        "aggregated or anonymised data; or record another lawful gateway for this flow in "
+        f"partnership.toml ([[gateways]] source = \"{source.name}\", partner, gateway, level)",
+    )
+
+
+def harmonise_geography(parsed: Parsed, lsoas: pl.DataFrame, root: Path) -> Parsed:
+    """Check LSOA codes against the reference, add the 2021 code and the in-area flag.
+
+    Rows with an LSOA code unknown in both vintages are quarantined (with their people).
+    Rows without an LSOA but with coordinates are placed by point-in-polygon where
+    boundaries are held.
+    """
+    events = conform(parsed.events, EVENT_COLUMNS)
+    events = geocode_missing(events, root)
+    events = events.join(lsoas, on="lsoa_code", how="left")
+    unknown = pl.col("lsoa_code").is_not_null() & pl.col("lsoa_vintage").is_null()
+    bad = events.filter(unknown)
+    if bad.height == 0:
+        return _replace(parsed, events=events)
+    lines = bad.select(
+        "row_number", pl.lit("lsoa_code").alias("column"), pl.col("lsoa_code").alias("value"),
+        pl.lit("LSOA code is not in the 2011 or 2021 reference geography").alias("reason"),
+        pl.lit("check the code; import current reference data if it is new").alias("fix"),
+        pl.lit(None, pl.String).alias("record"))
+    dropped = bad.get_column("source_record_id")
+    involvements = parsed.involvements
+    if involvements is not None and involvements.height:
+        gone = involvements.filter(pl.col("source_record_id").is_in(dropped.implode())
+                                   & ~pl.col("row_number").is_in(lines["row_number"].implode()))
+        lines = pl.concat([lines, gone.select(
+            "row_number", pl.lit("lsoa_code").alias("column"),
+            pl.col("source_record_id").alias("value"),
+            pl.lit("belongs to a crime whose LSOA code is not in the reference geography")
+            .alias("reason"), pl.lit("fix the crime's LSOA code").alias("fix"),
+            pl.lit(None, pl.String).alias("record"))])
+        involvements = involvements.filter(~pl.col("source_record_id").is_in(dropped.implode()))
+    return _replace(
+        parsed, events=events.filter(~unknown), involvements=involvements,
+        quarantine=pl.concat([conform(parsed.quarantine, QUARANTINE_COLUMNS),
+                              conform(lines, QUARANTINE_COLUMNS)]),
+    )
+
+
+def geocode_missing(events: pl.DataFrame, root: Path) -> pl.DataFrame:
+    """Fill a missing LSOA from grid references or longitude/latitude, where possible."""
+    from svduty.geography import geocode_points
+
+    needs = pl.col("lsoa_code").is_null()
+    grid = events.filter(needs & pl.col("easting").is_not_null() & pl.col("northing").is_not_null())
+    lonlat = events.filter(needs & pl.col("easting").is_null() & pl.col("longitude").is_not_null())
+    found = []
+    for subset, xs, ys, crs in ((grid, "easting", "northing", "EPSG:27700"),
+                                (lonlat, "longitude", "latitude", "EPSG:4326")):
+        if subset.height and (root / "reference" / "boundaries" / "lsoa21.parquet").exists():
+            codes = geocode_points(root, subset[xs].to_numpy(), subset[ys].to_numpy(), crs=crs)
+            found.append(pl.DataFrame({"row_number": subset["row_number"],
+                                       "_geocoded": pl.Series(list(codes), dtype=pl.String)}))
+    if not found:
+        return events
+    geocoded = pl.concat(found)
+    return (events.join(geocoded, on="row_number", how="left")
+            .with_columns(pl.coalesce("lsoa_code", "_geocoded").alias("lsoa_code"))
+            .drop("_geocoded"))
+
+
+def reconcile(path: Path, parsed: Parsed) -> None:
+    """Every row read is loaded or quarantined, never both, never neither."""
+    loaded = set(parsed.events.get_column("row_number").to_list())
+    if parsed.involvements is not None:
+        loaded |= set(parsed.involvements.get_column("row_number").to_list())
+    quarantined = set(parsed.quarantine.get_column("row_number").to_list())
+    both = loaded & quarantined
+    lost = parsed.rows_read - len(loaded | quarantined)
+    if both or lost:
+        raise FileError(
+            path, f"internal reconciliation failed ({len(both)} rows both loaded and "
+            f"quarantined, {lost} rows unaccounted for); nothing was loaded",
+            "this is a bug in svduty: please report it with the file's checksum")
+
+
+def write_load(
+    wh: Warehouse, source: Source, path: Path, digest: str, parsed: Parsed,
+    partner: str | None, definition_version: str | None,
+) -> FileResult:
+    quarantined = parsed.quarantine.get_column("row_number").n_unique()
+    rows_loaded = parsed.rows_read - quarantined
+    out_of_area = parsed.events.filter(pl.col("in_area").not_()).height
+    events = parsed.events.select(
+        pl.lit(source.name).alias("source"), *[c for c in EVENT_COLUMNS],
+        "lsoa_vintage", "lsoa21_code", "in_area")
+    involvements = conform(parsed.involvements, INVOLVEMENT_COLUMNS) \
+        if parsed.involvements is not None else None
+    quarantine = conform(parsed.quarantine, QUARANTINE_COLUMNS)
+    with wh.transaction() as con:
+        load_id = con.execute("SELECT coalesce(max(load_id), 0) + 1 FROM loads").fetchone()[0]
+        con.execute(
+            "INSERT INTO loads VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', NULL, ?, "
+            "?, ?)",
+            [load_id, source.name, parsed.scope, partner or parsed.partner, path.name,
+             str(path.resolve()), digest, parsed.period[0], parsed.period[1], parsed.rows_read,
+             rows_loaded, quarantined, out_of_area, definition_version, audit._actor(),
+             datetime.now()])
+        superseded = supersede(con, source.name, parsed, load_id, events)
+        con.register("new_events", events.to_arrow())
+        con.execute(f"""
+            INSERT INTO events SELECT {EVENT_ID} AS event_id, source, scope, source_record_id,
+              {load_id}, row_number, month, occurred_on, occurred_at, lsoa_code, lsoa_vintage,
+              lsoa21_code, in_area, easting, northing, longitude, latitude, location_desc,
+              location_type, offence_code, police_uk_category, icd10, source_category, weapon,
+              domestic, alcohol, drugs_exploitation, night_time_economy, hate, outcome, context
+            FROM new_events""")
+        con.unregister("new_events")
+        if involvements is not None and involvements.height:
+            insert_involvements(con, source.name, parsed.scope, involvements, load_id)
+        if quarantine.height:
+            con.register("new_quarantine", quarantine.to_arrow())
+            con.execute(f"""INSERT INTO quarantine SELECT {load_id}, ?, ?, row_number, "column",
+                value, reason, fix, record FROM new_quarantine""", [source.name, path.name])
+            con.unregister("new_quarantine")
+    return FileResult(path, "loaded", "", load_id, parsed.rows_read, rows_loaded, quarantined,
+                      out_of_area, superseded)
+
+
+EVENT_ID = "md5(source || '|' || coalesce(scope, '') || '|' || source_record_id)"
+
+
+def insert_involvements(con, source: str, scope: str | None, rows: pl.DataFrame,
+                        load_id: int) -> None:
+    con.register("new_involvements", rows.to_arrow())
+    con.execute(f"""
+        INSERT INTO involvements SELECT
+          md5(? || '|' || coalesce(?, '') || '|' || source_record_id), person_key, role, age,
+          age_band, sex, ethnicity, {load_id}
+        FROM new_involvements""", [source, scope])
+    con.unregister("new_involvements")
+
+
+def supersede(con, source: str, parsed: Parsed, load_id: int, events: pl.DataFrame) -> list[int]:
+    """Remove older rows this load replaces; mark older loads it fully covers as superseded."""
+    start, end = parsed.period
+    con.register("incoming_ids", events.select("source", "scope", "source_record_id").to_arrow())
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE replaced AS
+        SELECT event_id FROM events
+        WHERE source = ? AND scope IS NOT DISTINCT FROM ? AND month BETWEEN ? AND ?
+        UNION SELECT {EVENT_ID} FROM incoming_ids""", [source, parsed.scope, start, end])
+    con.unregister("incoming_ids")
+    con.execute("DELETE FROM involvements WHERE event_id IN (SELECT event_id FROM replaced)")
+    con.execute("DELETE FROM sv_events WHERE event_id IN (SELECT event_id FROM replaced)")
+    con.execute("DELETE FROM events WHERE event_id IN (SELECT event_id FROM replaced)")
+    covered = [r[0] for r in con.execute(
+        "SELECT load_id FROM loads WHERE source = ? AND scope IS NOT DISTINCT FROM ? "
+        "AND status = 'active' AND load_id <> ? AND period_start >= ? AND period_end <= ?",
+        [source, parsed.scope, load_id, start, end]).fetchall()]
+    if covered:
+        con.execute(
+            f"UPDATE loads SET status = 'superseded', superseded_by = {load_id} "
+            f"WHERE load_id IN ({','.join(map(str, covered))})")
+    return covered
+
+
+def refresh_definition(partnership: Partnership, wh: Warehouse) -> None:
+    """Re-derive serious-violence events under the current local definition."""
+    from svduty.definition.rules import apply_definition, load_definition
+
+    if partnership.definition_path.exists():
+        apply_definition(wh, load_definition(partnership.definition_path))
+
+
+def current_definition_version(partnership: Partnership) -> str | None:
+    from svduty.definition.rules import load_definition
+
+    if not partnership.definition_path.exists():
+        return None
+    return load_definition(partnership.definition_path).definition_version
+
+
+def catalogue_codes() -> set[str]:
+    from svduty.definition.catalogue import load_catalogue
+
+    return set(load_catalogue().get_column("code").to_list())
+
+
+def _replace(parsed: Parsed, **changes) -> Parsed:
+    from dataclasses import replace
+
+    return replace(parsed, **changes)

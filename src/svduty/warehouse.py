@@ -1,0 +1,164 @@
+"""The partnership's analytical store: a DuckDB file, queried through Ibis.
+
+Row-level work (filtering, joining, grouping events) runs in the engine. Python code gets an
+Ibis backend from :func:`Warehouse.ibis` so the same expressions can run on Spark at national
+scale. Writes (ingest, reference import) use the DuckDB connection directly inside one
+transaction each, so nothing is ever half-loaded.
+
+DuckDB is opened with extension auto-install off: council networks are closed, and an
+auto-install attempt can hang on a network that drops packets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+import ibis
+
+SCHEMA_VERSION = 1
+
+# One DDL statement per table. Columns are documented in docs/data-formats.md.
+TABLES: dict[str, str] = {
+    "meta": """
+        CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)""",
+    # Reference geography: one row per LSOA code and vintage (2011 or 2021).
+    "areas": """
+        CREATE TABLE IF NOT EXISTS areas (
+            lsoa_code VARCHAR NOT NULL, lsoa_vintage SMALLINT NOT NULL, lsoa_name VARCHAR,
+            msoa_code VARCHAR, ward_code VARCHAR, ward_name VARCHAR, ward_vintage VARCHAR,
+            lad_code VARCHAR, lad_name VARCHAR, csp_code VARCHAR, csp_name VARCHAR,
+            pfa_code VARCHAR, pfa_name VARCHAR, region_code VARCHAR,
+            has_boundary BOOLEAN DEFAULT FALSE,
+            PRIMARY KEY (lsoa_code, lsoa_vintage))""",
+    # LSOA 2011 -> 2021 correspondence from the boundary overlay (weights sum to 1 per lsoa11).
+    "lsoa_correspondence": """
+        CREATE TABLE IF NOT EXISTS lsoa_correspondence (
+            lsoa11_code VARCHAR NOT NULL, lsoa21_code VARCHAR NOT NULL,
+            area_share DOUBLE, population_share DOUBLE, best_fit BOOLEAN, method VARCHAR,
+            PRIMARY KEY (lsoa11_code, lsoa21_code))""",
+    "populations": """
+        CREATE TABLE IF NOT EXISTS populations (
+            lsoa_code VARCHAR NOT NULL, lsoa_vintage SMALLINT NOT NULL, age_band VARCHAR NOT NULL,
+            residents INTEGER NOT NULL, source VARCHAR,
+            PRIMARY KEY (lsoa_code, lsoa_vintage, age_band))""",
+    "deprivation": """
+        CREATE TABLE IF NOT EXISTS deprivation (
+            lsoa11_code VARCHAR NOT NULL, domain VARCHAR NOT NULL, rank INTEGER, decile SMALLINT,
+            source VARCHAR, PRIMARY KEY (lsoa11_code, domain))""",
+    "offence_codes": """
+        CREATE TABLE IF NOT EXISTS offence_codes (
+            offence_code VARCHAR PRIMARY KEY, description VARCHAR, offence_group VARCHAR,
+            offence_subgroup VARCHAR, police_uk_category VARCHAR, source VARCHAR)""",
+    "reference_imports": """
+        CREATE TABLE IF NOT EXISTS reference_imports (
+            item VARCHAR, file VARCHAR, checksum VARCHAR, rows INTEGER, imported_at TIMESTAMP,
+            note VARCHAR)""",
+    # One row per ingested file.
+    "loads": """
+        CREATE TABLE IF NOT EXISTS loads (
+            load_id INTEGER PRIMARY KEY, source VARCHAR NOT NULL, scope VARCHAR,
+            partner VARCHAR, file_name VARCHAR NOT NULL, file_path VARCHAR,
+            checksum VARCHAR NOT NULL, period_start DATE, period_end DATE,
+            rows_read BIGINT NOT NULL, rows_loaded BIGINT NOT NULL,
+            rows_quarantined BIGINT NOT NULL, rows_out_of_area BIGINT,
+            status VARCHAR NOT NULL, superseded_by INTEGER,
+            definition_version VARCHAR, loaded_by VARCHAR, loaded_at TIMESTAMP NOT NULL)""",
+    "quarantine": """
+        CREATE TABLE IF NOT EXISTS quarantine (
+            load_id INTEGER NOT NULL, source VARCHAR, file_name VARCHAR, row_number BIGINT,
+            "column" VARCHAR, value VARCHAR, reason VARCHAR, fix VARCHAR, record VARCHAR)""",
+    # One row per incident or episode from any source.
+    "events": """
+        CREATE TABLE IF NOT EXISTS events (
+            event_id VARCHAR PRIMARY KEY, source VARCHAR NOT NULL, scope VARCHAR,
+            source_record_id VARCHAR NOT NULL, load_id INTEGER NOT NULL, row_number BIGINT,
+            month DATE NOT NULL, occurred_on DATE, occurred_at TIMESTAMP,
+            lsoa_code VARCHAR, lsoa_vintage SMALLINT, lsoa21_code VARCHAR, in_area BOOLEAN,
+            easting DOUBLE, northing DOUBLE, longitude DOUBLE, latitude DOUBLE,
+            location_desc VARCHAR, location_type VARCHAR,
+            offence_code VARCHAR, police_uk_category VARCHAR, icd10 VARCHAR,
+            source_category VARCHAR, weapon VARCHAR,
+            domestic BOOLEAN, alcohol BOOLEAN, drugs_exploitation BOOLEAN,
+            night_time_economy BOOLEAN, hate BOOLEAN, outcome VARCHAR, context VARCHAR)""",
+    "involvements": """
+        CREATE TABLE IF NOT EXISTS involvements (
+            event_id VARCHAR NOT NULL, person_key VARCHAR, role VARCHAR NOT NULL,
+            age SMALLINT, age_band VARCHAR, sex VARCHAR, ethnicity VARCHAR,
+            load_id INTEGER NOT NULL)""",
+    # Events under the local definition (rebuilt after each ingest or definition change).
+    "sv_events": """
+        CREATE TABLE IF NOT EXISTS sv_events (
+            event_id VARCHAR PRIMARY KEY, sv_category VARCHAR NOT NULL, rule_id VARCHAR NOT NULL,
+            all_categories VARCHAR[], harm_weight DOUBLE, proxy BOOLEAN NOT NULL,
+            definition_version VARCHAR NOT NULL)""",
+    "definitions": """
+        CREATE TABLE IF NOT EXISTS definitions (
+            definition_version VARCHAR PRIMARY KEY, version VARCHAR, content_hash VARCHAR,
+            toml VARCHAR, first_used_at TIMESTAMP)""",
+}
+
+EXPORTABLE = ("events", "involvements", "sv_events", "quarantine", "loads", "areas",
+              "lsoa_correspondence", "populations", "deprivation", "offence_codes", "definitions")
+
+
+class Warehouse:
+    """A DuckDB warehouse file with the svduty schema."""
+
+    def __init__(self, path: Path | str, read_only: bool = False) -> None:
+        self.path = Path(path)
+        self.con = duckdb.connect(
+            str(self.path),
+            read_only=read_only,
+            config={"autoinstall_known_extensions": False, "autoload_known_extensions": False},
+        )
+        if not read_only:
+            self.create_schema()
+
+    def create_schema(self) -> None:
+        for ddl in TABLES.values():
+            self.con.execute(ddl)
+        self.con.execute(
+            "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
+        )
+
+    def ibis(self) -> ibis.BaseBackend:
+        """An Ibis backend over the same connection (the query interface for analysis)."""
+        return ibis.duckdb.from_connection(self.con)
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Run a block atomically: everything is written, or nothing."""
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield self.con
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
+
+    def count(self, table: str) -> int:
+        return self.con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608
+
+    def has_reference(self) -> bool:
+        return self.count("areas") > 0
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Warehouse:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def export_table(wh: Warehouse, table: str, out: Path) -> int:
+    """Write a warehouse table to CSV for checking by hand; returns the row count."""
+    if table not in EXPORTABLE:
+        raise ValueError(f"'{table}' cannot be exported; choose one of: {', '.join(EXPORTABLE)}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    wh.con.execute(f"COPY (SELECT * FROM {table}) TO '{out}' (HEADER, DELIMITER ',')")  # noqa: S608
+    return wh.count(table)
