@@ -113,7 +113,12 @@ def find_problems(frame: pl.DataFrame, file_month: str | None) -> pl.DataFrame:
     month = pl.col("Month")
     month_ok = month.str.contains(r"^\d{4}-(0[1-9]|1[0-2])$").fill_null(False)
     coordinates = pl.concat_str(["Longitude", "Latitude"], separator=",", ignore_nulls=True)
+    required = ["Month", "Reported by", "Falls within", "Crime type"]
     checks = [
+        Check(pl.any_horizontal(pl.col(required).is_null()), "Crime type",
+              "row is incomplete (a required field is empty or the row has fewer fields than "
+              "the header); the file may be truncated or edited",
+              "re-download the month from data.police.uk", pl.lit(None, pl.String)),
         Check(~month_ok, "Month", "month is not a valid YYYY-MM month",
               "fix the Month column (e.g. 2025-01)"),
         Check(~pl.col("Crime type").is_in(CATEGORIES).fill_null(False), "Crime type",
