@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -23,14 +23,14 @@ err = Console(stderr=True)
 DirArg = Annotated[Path, typer.Argument(help="The partnership folder.")]
 
 
-class Template(str, Enum):
+class Template(StrEnum):
     default = "default"
     home_office = "home-office"
     london_vru = "london-vru"
     broad = "broad"
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     table = "table"
     json = "json"
 
@@ -92,7 +92,8 @@ def ingest(
 ) -> None:
     """Load partner files: each row is loaded or quarantined with a reason."""
     from svduty.sources import get_source
-    from svduty.sources.ingest import IngestError, expand, ingest as run_ingest
+    from svduty.sources.ingest import IngestError, expand
+    from svduty.sources.ingest import ingest as run_ingest
 
     p = open_partnership(root)
     try:

@@ -140,7 +140,8 @@ def _group_by_csp(las: list[LocalAuthority]) -> list[Area]:
         first = next(iter(members.values()))
         areas.append(Area(
             csp_code=csp_code, csp_name=first.csp_name,
-            lad_codes=sorted(members), lad_names=[members[c].lad_active_name for c in sorted(members)],
+            lad_codes=sorted(members),
+            lad_names=[members[c].lad_active_name for c in sorted(members)],
             pfa_code=first.pfa_code, pfa_name=first.pfa_name,
         ))
     return areas

@@ -23,7 +23,8 @@ import polars as pl
 EVENT_COLUMNS: dict[str, pl.DataType] = {
     "source_record_id": pl.String, "row_number": pl.Int64, "scope": pl.String,
     "month": pl.Date, "occurred_on": pl.Date, "occurred_at": pl.Datetime("us"),
-    "lsoa_code": pl.String, "easting": pl.Float64, "northing": pl.Float64,
+    "lsoa_code": pl.String,
+    "easting": pl.Float64, "northing": pl.Float64,
     "longitude": pl.Float64, "latitude": pl.Float64, "location_desc": pl.String,
     "location_type": pl.String, "offence_code": pl.String, "police_uk_category": pl.String,
     "icd10": pl.String, "source_category": pl.String, "weapon": pl.String,
@@ -32,7 +33,8 @@ EVENT_COLUMNS: dict[str, pl.DataType] = {
     "context": pl.String,
 }
 INVOLVEMENT_COLUMNS: dict[str, pl.DataType] = {
-    "source_record_id": pl.String, "row_number": pl.Int64, "person_key": pl.String, "role": pl.String,
+    "source_record_id": pl.String, "row_number": pl.Int64, "person_key": pl.String,
+    "role": pl.String,
     "age": pl.Int16, "age_band": pl.String, "sex": pl.String, "ethnicity": pl.String,
 }
 QUARANTINE_COLUMNS: dict[str, pl.DataType] = {

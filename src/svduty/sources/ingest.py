@@ -74,6 +74,9 @@ def checksum(path: Path) -> str:
     return digest.hexdigest()
 
 
+BATCH_ROWS = 2_000_000  # rows held in memory between the read and write phases
+
+
 def ingest(
     partnership: Partnership,
     source: Source,
@@ -81,7 +84,11 @@ def ingest(
     progress: Callable[[Path], None] | None = None,
     partner: str | None = None,
 ) -> list[FileResult]:
-    """Ingest files for one source; returns a result per file (loaded, skipped or rejected)."""
+    """Ingest files for one source; returns a result per file (loaded, skipped or rejected).
+
+    Files are read in batches (two at a time, in threads) and the reader contract is checked
+    once per batch; each file is then written in its own transaction, in order.
+    """
     files = expand(paths)
     results: list[FileResult] = []
     with partnership.warehouse() as wh:
@@ -90,13 +97,30 @@ def ingest(
                 "No reference geography in this partnership yet, so LSOA codes cannot be "
                 f"checked. Run first: svduty reference import {partnership.root} <folder>")
         context = Context.build(partnership, wh)
-        for path in files:
-            results.append(ingest_file(partnership, wh, context, source, path, partner))
-            if progress:
-                progress(path)
+        for batch in batches(files):
+            prepared = prepare_batch(partnership, wh, context, source, batch)
+            for path, digest, outcome in prepared:
+                results.append(finish_file(partnership, wh, context, source, path, digest,
+                                           outcome, partner))
+                if progress:
+                    progress(path)
         if any(r.status == "loaded" for r in results):
             refresh_definition(partnership, wh)
     return results
+
+
+def batches(files: list[Path]) -> Iterable[list[Path]]:
+    """Groups of files of bounded total size (so memory stays bounded for any ingest)."""
+    batch: list[Path] = []
+    size = 0
+    for path in files:
+        batch.append(path)
+        size += path.stat().st_size
+        if size > BATCH_ROWS * 20:  # ~20 bytes a compressed row: a conservative bound
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
 
 
 @dataclass
@@ -119,12 +143,30 @@ class Context:
         )
 
 
-def ingest_file(
+Outcome = Parsed | FileResult  # a parsed file ready to write, or a skip / rejection
+
+
+def prepare_batch(
+    partnership: Partnership, wh: Warehouse, context: Context, source: Source,
+    batch: list[Path],
+) -> list[tuple[Path, str, Outcome]]:
+    """Read, validate and harmonise a batch of files; check the reader contract once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def prepare(path: Path) -> tuple[Path, str, Outcome]:
+        digest = checksum(path)
+        return path, digest, read_file(partnership, wh, context, source, path, digest)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        prepared = list(pool.map(prepare, batch))
+    return check_contract(prepared)
+
+
+def read_file(
     partnership: Partnership, wh: Warehouse, context: Context, source: Source, path: Path,
-    partner: str | None,
-) -> FileResult:
-    digest = checksum(path)
-    earlier = wh.con.execute(
+    digest: str,
+) -> Outcome:
+    earlier = wh.con.cursor().execute(
         "SELECT load_id, loaded_at FROM loads WHERE checksum = ? AND source = ?",
         [digest, source.name]).fetchone()
     if earlier:
@@ -140,10 +182,52 @@ def ingest_file(
         parsed = harmonise_geography(parsed, context.lsoas, partnership.root)
         reconcile(path, parsed)
     except FileError as exc:
-        audit.record(partnership.root, "ingest-rejected", source=source.name,
-                     file=str(path), checksum=digest, reason=str(exc))
         return FileResult(path, "rejected", str(exc))
-    result = write_load(wh, source, path, digest, parsed, partner, context.definition_version)
+    return parsed
+
+
+def check_contract(prepared: list[tuple[Path, str, Outcome]]) -> list[tuple[Path, str, Outcome]]:
+    """Check every parsed file of the batch against the reader contract in one pandera pass."""
+    from svduty.sources.contract import contract_problems
+
+    parsed = [(i, o) for i, (_, _, o) in enumerate(prepared) if isinstance(o, Parsed)]
+    if not parsed:
+        return prepared
+    events = pl.concat([o.events.select(CONTRACT_EVENT_COLUMNS) for _, o in parsed])
+    people = [conform(o.involvements, INVOLVEMENT_COLUMNS) for _, o in parsed
+              if o.involvements is not None]
+    if not contract_problems(events, pl.concat(people) if people else None):
+        return prepared
+    checked = list(prepared)
+    for i, outcome in parsed:  # rare: find which file broke it
+        problems = contract_problems(outcome.events, outcome.involvements)
+        if problems:
+            path = prepared[i][0]
+            checked[i] = (path, prepared[i][1], FileResult(path, "rejected", str(FileError(
+                path, "svduty's reader produced rows that break the warehouse contract ("
+                + "; ".join(problems) + ")", "this is a bug in svduty; please report it"))))
+    return checked
+
+
+CONTRACT_EVENT_COLUMNS = ["source_record_id", "row_number", "month", "lsoa_code", "weapon",
+                          "easting", "northing"]
+
+
+def finish_file(
+    partnership: Partnership, wh: Warehouse, context: Context, source: Source, path: Path,
+    digest: str, outcome: Outcome, partner: str | None,
+) -> FileResult:
+    """Write a prepared file in one transaction (or record why it was not) and audit it."""
+    if isinstance(outcome, FileResult):
+        if outcome.status == "rejected":
+            audit.record(partnership.root, "ingest-rejected", source=source.name,
+                         file=str(path), checksum=digest, reason=outcome.message)
+        return outcome
+    duplicate = wh.con.execute("SELECT load_id FROM loads WHERE checksum = ? AND source = ?",
+                               [digest, source.name]).fetchone()
+    if duplicate:  # the same file named twice in one command
+        return FileResult(path, "skipped", f"same file as load {duplicate[0]}; nothing changed")
+    result = write_load(wh, source, path, digest, outcome, partner, context.definition_version)
     audit.record(partnership.root, "ingest", source=source.name, file=str(path),
                  checksum=digest, load_id=result.load_id, rows_read=result.rows_read,
                  rows_loaded=result.rows_loaded, rows_quarantined=result.rows_quarantined,
@@ -235,6 +319,9 @@ def reconcile(path: Path, parsed: Parsed) -> None:
     quarantined = set(parsed.quarantine.get_column("row_number").to_list())
     both = loaded & quarantined
     lost = parsed.rows_read - len(loaded | quarantined)
+    if parsed.events.get_column("source_record_id").is_duplicated().any():
+        raise FileError(path, "internal reconciliation failed (a record id appears twice)",
+                        "this is a bug in svduty: please report it with the file's checksum")
     if both or lost:
         raise FileError(
             path, f"internal reconciliation failed ({len(both)} rows both loaded and "

@@ -1,0 +1,58 @@
+"""The contract every reader's output meets before it reaches the warehouse (pandera).
+
+Row-level problems in partner files are quarantined by each reader with reasons a partner can
+act on; this contract is the last line of defence: if a reader ever produces rows that break
+it (a bug, not bad input), the file is rejected whole rather than loaded wrongly.
+"""
+
+from __future__ import annotations
+
+import pandera.polars as pa
+import polars as pl
+from pandera.errors import SchemaError, SchemaErrors
+
+from svduty.sources.base import WEAPONS
+
+LSOA = r"^[EW]01\d{6}$"
+
+
+class EventContract(pa.DataFrameModel):
+    """Normalised events from one file."""
+
+    source_record_id: pl.String = pa.Field(nullable=False)
+    row_number: pl.Int64 = pa.Field(ge=2)
+    month: pl.Date = pa.Field(nullable=False)
+    lsoa_code: pl.String = pa.Field(nullable=True, str_matches=LSOA)
+    weapon: pl.String = pa.Field(nullable=True, isin=list(WEAPONS))
+    easting: pl.Float64 = pa.Field(nullable=True, ge=0, le=700_000)
+    northing: pl.Float64 = pa.Field(nullable=True, ge=0, le=1_300_000)
+
+    class Config:
+        strict = False
+
+
+class InvolvementContract(pa.DataFrameModel):
+    """Normalised people involved in events from one file."""
+
+    source_record_id: pl.String = pa.Field(nullable=False)
+    row_number: pl.Int64 = pa.Field(ge=2)
+    role: pl.String = pa.Field(nullable=False)
+    person_key: pl.String = pa.Field(nullable=True, str_matches=r"^[0-9a-f]{32,128}$")
+    age: pl.Int16 = pa.Field(nullable=True, ge=0, le=120)
+
+    class Config:
+        strict = False
+
+
+def contract_problems(events: pl.DataFrame, involvements: pl.DataFrame | None) -> list[str]:
+    """Human-readable contract failures (empty when the frames are sound)."""
+    problems = []
+    frames = [(EventContract, events)]
+    if involvements is not None and involvements.height:
+        frames.append((InvolvementContract, involvements))
+    for model, frame in frames:
+        try:
+            model.validate(frame, lazy=True)
+        except (SchemaErrors, SchemaError) as exc:
+            problems.append(f"{model.__name__}: {str(exc).splitlines()[0][:300]}")
+    return problems
