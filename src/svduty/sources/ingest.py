@@ -99,11 +99,14 @@ def ingest(
         context = Context.build(partnership, wh)
         for batch in batches(files):
             prepared = prepare_batch(partnership, wh, context, source, batch)
-            for path, digest, outcome in prepared:
-                results.append(finish_file(partnership, wh, context, source, path, digest,
-                                           outcome, partner))
+            with wh.transaction():  # one commit per batch: DuckDB commits are costly
+                done = [finish_file(wh, context, source, path, digest, outcome, partner)
+                        for path, digest, outcome in prepared]
+            for result, (_, digest, _) in zip(done, prepared, strict=True):
+                audit_result(partnership, source, result, digest)
                 if progress:
-                    progress(path)
+                    progress(result.path)
+            results.extend(done)
         if any(r.status == "loaded" for r in results):
             refresh_definition(partnership, wh)
     return results
@@ -214,25 +217,29 @@ CONTRACT_EVENT_COLUMNS = ["source_record_id", "row_number", "month", "lsoa_code"
 
 
 def finish_file(
-    partnership: Partnership, wh: Warehouse, context: Context, source: Source, path: Path,
-    digest: str, outcome: Outcome, partner: str | None,
+    wh: Warehouse, context: Context, source: Source, path: Path, digest: str, outcome: Outcome,
+    partner: str | None,
 ) -> FileResult:
-    """Write a prepared file in one transaction (or record why it was not) and audit it."""
+    """Write a prepared file inside the batch's transaction (or say why it was not)."""
     if isinstance(outcome, FileResult):
-        if outcome.status == "rejected":
-            audit.record(partnership.root, "ingest-rejected", source=source.name,
-                         file=str(path), checksum=digest, reason=outcome.message)
         return outcome
     duplicate = wh.con.execute("SELECT load_id FROM loads WHERE checksum = ? AND source = ?",
                                [digest, source.name]).fetchone()
     if duplicate:  # the same file named twice in one command
         return FileResult(path, "skipped", f"same file as load {duplicate[0]}; nothing changed")
-    result = write_load(wh, source, path, digest, outcome, partner, context.definition_version)
-    audit.record(partnership.root, "ingest", source=source.name, file=str(path),
-                 checksum=digest, load_id=result.load_id, rows_read=result.rows_read,
-                 rows_loaded=result.rows_loaded, rows_quarantined=result.rows_quarantined,
-                 superseded=result.superseded)
-    return result
+    return write_load(wh, source, path, digest, outcome, partner, context.definition_version)
+
+
+def audit_result(partnership: Partnership, source: Source, result: FileResult,
+                 digest: str) -> None:
+    if result.status == "rejected":
+        audit.record(partnership.root, "ingest-rejected", source=source.name,
+                     file=str(result.path), checksum=digest, reason=result.message)
+    elif result.status == "loaded":
+        audit.record(partnership.root, "ingest", source=source.name, file=str(result.path),
+                     checksum=digest, load_id=result.load_id, rows_read=result.rows_read,
+                     rows_loaded=result.rows_loaded, rows_quarantined=result.rows_quarantined,
+                     superseded=result.superseded)
 
 
 def check_gateway(partnership: Partnership, source: Source, path: Path) -> None:
@@ -342,32 +349,32 @@ def write_load(
     involvements = conform(parsed.involvements, INVOLVEMENT_COLUMNS) \
         if parsed.involvements is not None else None
     quarantine = conform(parsed.quarantine, QUARANTINE_COLUMNS)
-    with wh.transaction() as con:
-        load_id = con.execute("SELECT coalesce(max(load_id), 0) + 1 FROM loads").fetchone()[0]
-        con.execute(
-            "INSERT INTO loads VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', NULL, ?, "
-            "?, ?)",
-            [load_id, source.name, parsed.scope, partner or parsed.partner, path.name,
-             str(path.resolve()), digest, parsed.period[0], parsed.period[1], parsed.rows_read,
-             rows_loaded, quarantined, out_of_area, definition_version, audit._actor(),
-             datetime.now()])
-        superseded = supersede(con, source.name, parsed, load_id, events)
-        con.register("new_events", events.to_arrow())
-        con.execute(f"""
-            INSERT INTO events SELECT {EVENT_ID} AS event_id, source, scope, source_record_id,
-              {load_id}, row_number, month, occurred_on, occurred_at, lsoa_code, lsoa_vintage,
-              lsoa21_code, in_area, easting, northing, longitude, latitude, location_desc,
-              location_type, offence_code, police_uk_category, icd10, source_category, weapon,
-              domestic, alcohol, drugs_exploitation, night_time_economy, hate, outcome, context
-            FROM new_events""")
-        con.unregister("new_events")
-        if involvements is not None and involvements.height:
-            insert_involvements(con, source.name, parsed.scope, involvements, load_id)
-        if quarantine.height:
-            con.register("new_quarantine", quarantine.to_arrow())
-            con.execute(f"""INSERT INTO quarantine SELECT {load_id}, ?, ?, row_number, "column",
-                value, reason, fix, record FROM new_quarantine""", [source.name, path.name])
-            con.unregister("new_quarantine")
+    con = wh.con  # the caller holds the transaction
+    load_id = con.execute("SELECT coalesce(max(load_id), 0) + 1 FROM loads").fetchone()[0]
+    con.execute(
+        "INSERT INTO loads VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', NULL, ?, "
+        "?, ?)",
+        [load_id, source.name, parsed.scope, partner or parsed.partner, path.name,
+         str(path.resolve()), digest, parsed.period[0], parsed.period[1], parsed.rows_read,
+         rows_loaded, quarantined, out_of_area, definition_version, audit._actor(),
+         datetime.now()])
+    superseded = supersede(con, source.name, parsed, load_id, events)
+    con.register("new_events", events.to_arrow())
+    con.execute(f"""
+        INSERT INTO events SELECT {EVENT_ID} AS event_id, source, scope, source_record_id,
+          {load_id}, row_number, month, occurred_on, occurred_at, lsoa_code, lsoa_vintage,
+          lsoa21_code, in_area, easting, northing, longitude, latitude, location_desc,
+          location_type, offence_code, police_uk_category, icd10, source_category, weapon,
+          domestic, alcohol, drugs_exploitation, night_time_economy, hate, outcome, context
+        FROM new_events""")
+    con.unregister("new_events")
+    if involvements is not None and involvements.height:
+        insert_involvements(con, source.name, parsed.scope, involvements, load_id)
+    if quarantine.height:
+        con.register("new_quarantine", quarantine.to_arrow())
+        con.execute(f"""INSERT INTO quarantine SELECT {load_id}, ?, ?, row_number, "column",
+            value, reason, fix, record FROM new_quarantine""", [source.name, path.name])
+        con.unregister("new_quarantine")
     return FileResult(path, "loaded", "", load_id, parsed.rows_read, rows_loaded, quarantined,
                       out_of_area, superseded)
 
