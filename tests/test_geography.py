@@ -270,6 +270,22 @@ def test_missing_optional_files_are_reported(tmp_path):
     assert not (p.root / "reference" / "boundaries").exists()
 
 
+def test_reimport_replaces_everything(partnership_copy, tmp_path):
+    source = partial_source(tmp_path, "lsoa11_lookup")
+    report = import_reference(Partnership(partnership_copy), source)
+    assert query(partnership_copy, "SELECT lsoa_vintage, count(*) FROM areas GROUP BY 1") == [
+        (2011, 34_753)]
+    for table in ("populations", "deprivation", "offence_codes"):
+        assert query(partnership_copy, f"SELECT count(*) FROM {table}")[0][0] == 0
+    assert query(partnership_copy, "SELECT item, file FROM reference_imports ORDER BY 1") == [
+        ("lsoa11_lookup", FILES["lsoa11_lookup"]),
+        ("lsoa_correspondence", "derived from lsoa11_lookup")]
+    assert list((partnership_copy / "reference" / "boundaries").glob("*")) == []
+    # no 2021 LSOA list in the folder: nothing can be matched
+    assert report.correspondence.by_method == {}
+    assert report.correspondence.lsoa11_unmapped == 34_753
+
+
 def test_a_malformed_file_is_rejected_naming_it(partnership_copy, tmp_path):
     source = partial_source(tmp_path, "lsoa11_lookup", "population21")
     bad = source / FILES["population21"]
@@ -287,6 +303,15 @@ def test_a_malformed_file_is_rejected_naming_it(partnership_copy, tmp_path):
                       "1,E0100000X,Somewhere 001A,E05000001,Ward,E06000026,Plymouth\n")
     with pytest.raises(ReferenceError, match=r"lsoa11_to_ward19.*malformed LSOA code.*E0100000X"):
         import_reference(Partnership(partnership_copy), source)
+
+    lookup.unlink()
+    bad.unlink()
+    broken = source / "geography" / "boundaries" / "lsoa21" / "E06000026.geojson"
+    broken.parent.mkdir(parents=True)
+    broken.write_text('{"type": "FeatureCollection", "features": [')
+    with pytest.raises(ReferenceError, match=r"E06000026\.geojson: could not be read as a lsoa21"):
+        import_reference(Partnership(partnership_copy), source)
+    assert query(partnership_copy, "SELECT count(*) FROM areas")[0][0] == before
 
 
 def test_cli_import_needs_a_source(tmp_path):

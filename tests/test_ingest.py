@@ -173,3 +173,52 @@ def test_cli_rejected_file_exits_non_zero(plymouth, tmp_path):
     result = runner.invoke(app, ["ingest", str(plymouth.root), "police-uk", str(bad)])
     assert result.exit_code == 1
     assert "notes.csv" in result.output
+
+
+def test_police_recorded_extract_ingests_with_people_and_definition(plymouth, tmp_path):
+    from .test_police_recorded import extract, write_csv
+
+    rows = extract(n_crimes=200, seed=11)
+    rows[0]["offence_code"] = "999Z"  # well-formed but not a Home Office code
+    path = write_csv(tmp_path, rows)
+    [result] = ingest(plymouth, get_source("police-recorded"), [path],
+                      partner="Devon & Cornwall Police")
+    assert result.status == "loaded", result.message
+    assert result.rows_read == len(rows)
+    assert result.rows_read == result.rows_loaded + result.rows_quarantined
+    reasons = [r[0] for r in query(plymouth.root, "SELECT reason FROM quarantine")]
+    assert any("not in the Home Office offence code list" in r for r in reasons)
+    people, orphans = query(plymouth.root, """SELECT count(*), count(*) FILTER
+        (WHERE event_id NOT IN (SELECT event_id FROM events)) FROM involvements""")[0]
+    assert people > 0 and orphans == 0
+    version = query(plymouth.root, "SELECT DISTINCT definition_version FROM sv_events")
+    loads_version = query(plymouth.root, "SELECT definition_version FROM loads")
+    assert version == loads_version
+    categories = {r[0] for r in query(plymouth.root, "SELECT sv_category FROM sv_events")}
+    assert categories, "the default definition selects some of a realistic extract"
+
+
+def test_force_extracts_supersede_only_within_the_same_force(plymouth, tmp_path):
+    from .test_police_recorded import extract, write_csv
+
+    source = get_source("police-recorded")
+    rows = extract(n_crimes=120, seed=5)
+    folders = {name: tmp_path / name for name in ("a", "b", "c")}
+    for folder in folders.values():
+        folder.mkdir()
+    # Plymouth has one force, so an extract without --partner is Devon & Cornwall's
+    [a] = ingest(plymouth, source, [write_csv(folders["a"], rows)])
+    [b] = ingest(plymouth, source, [write_csv(folders["b"], extract(n_crimes=80, seed=6))],
+                 partner="Thames Valley Police")
+    assert a.superseded == [] and b.superseded == []
+    scopes = dict(query(plymouth.root, "SELECT scope, count(*) FROM loads GROUP BY ALL"))
+    assert scopes == {"devon-and-cornwall": 1, "thames-valley": 1}
+    [c] = ingest(plymouth, source, [write_csv(folders["c"], rows[:-10])])
+    assert c.superseded == [a.load_id]
+    events = dict(query(plymouth.root, "SELECT scope, count(*) FROM events GROUP BY ALL"))
+    crimes_b = query(plymouth.root, f"SELECT count(*) FROM events WHERE load_id = {b.load_id}")
+    assert events["thames-valley"] == crimes_b[0][0] > 0  # untouched by c
+    assert query(plymouth.root, "SELECT count(*) - count(DISTINCT event_id) FROM events") == [(0,)]
+    orphans = query(plymouth.root, "SELECT count(*) FROM involvements WHERE event_id NOT IN "
+                    "(SELECT event_id FROM events)")
+    assert orphans == [(0,)]

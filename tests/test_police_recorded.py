@@ -389,7 +389,7 @@ def test_conflicting_crime_fields(tmp_path):
     parsed = PoliceRecorded().read(write_csv(tmp_path, rows))
     (line,) = lines(parsed, 3)
     assert line["reason"] == ("conflicts with row 2 of the same crime "
-                              "(offence_code, lsoa_code differ)")
+                              "(different offence_code, lsoa_code)")
     assert line["column"] == "offence_code" and line["value"] == "5D"
     assert parsed.involvements["row_number"].to_list() == [2, 4]
     reconciles(parsed)
@@ -426,6 +426,25 @@ def test_repeated_rows_are_quarantined_not_lost(tmp_path):
     assert "already listed for this crime in row 2" in lines(parsed, 3)[0]["reason"]
     assert "repeats a crime already loaded from row 2" in lines(parsed, 4)[0]["reason"]
     reconciles(parsed)
+
+
+def test_unknown_age_and_sex_are_blank_not_errors(tmp_path):
+    rows = [{**r, "age": "Unknown", "sex": "not known"} for r in single_person_rows(2)]
+    parsed = PoliceRecorded().read(write_csv(tmp_path, rows))
+    assert parsed.quarantine.height == 0
+    assert parsed.involvements["age"].to_list() == [None, None]
+    assert parsed.involvements["sex"].to_list() == ["unknown", "unknown"]
+
+
+def test_conflict_in_a_datetime_file_names_the_datetime_column(tmp_path):
+    rows = [{k: v for k, v in r.items() if k != "offence_time"} for r in single_person_rows(1)]
+    rows = [{**rows[0], "offence_date": "2024-03-01 22:15"},
+            {**rows[0], "offence_date": "2024-03-01 22:45", "person_key": KEY}]
+    parsed = PoliceRecorded().read(write_csv(tmp_path, rows, rename={
+        "offence_date": "offence_datetime"}))
+    (line,) = lines(parsed, 3)
+    assert line["column"] == "offence_datetime" and line["value"] == "2024-03-01 22:45"
+    assert line["reason"] == "conflicts with row 2 of the same crime (different offence_datetime)"
 
 
 def test_people_without_keys_are_all_kept(tmp_path):
@@ -484,6 +503,13 @@ def raises(path: Path, *fragments: str) -> str:
 
 def csv_text(rows: list[dict[str, str]]) -> str:
     return frame(rows).write_csv()
+
+
+@pytest.mark.parametrize(("separator", "name"), [(";", "semicolons"), ("\t", "tabs")])
+def test_not_comma_separated(tmp_path, separator, name):
+    path = tmp_path / "crimes.csv"
+    path.write_text(frame(extract(3)).write_csv(separator=separator))
+    raises(path, f"separated by {name}, not commas")
 
 
 def test_empty_file(tmp_path):

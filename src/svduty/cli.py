@@ -165,15 +165,17 @@ def status(
 
 
 def _print_status(p: Partnership, report: dict) -> None:
-    loads = Table(title=f"{p.config.name}: loads")
-    for column in ("load", "source", "scope", "file", "period", "read", "loaded",
-                   "quarantined", "status", "checksum", "loaded at"):
-        loads.add_column(column)
+    loads = Table(title=f"{p.config.name}: loads", expand=False)
+    for column in ("load", "source / scope", "file", "period", "read", "loaded",
+                   "quar.", "status", "sha256", "when"):
+        loads.add_column(column, overflow="fold")
     for r in report["loads"]:
-        loads.add_row(str(r["load_id"]), r["source"], r["scope"] or "", r["file_name"],
-                      f"{r['period_start']:%Y-%m} to {r['period_end']:%Y-%m}",
-                      f"{r['rows_read']:,}", f"{r['rows_loaded']:,}",
-                      f"{r['rows_quarantined']:,}", r["status"], r["checksum"][:12],
+        period = f"{r['period_start']:%Y-%m}"
+        if f"{r['period_end']:%Y-%m}" != period:
+            period += f"..{r['period_end']:%Y-%m}"
+        loads.add_row(str(r["load_id"]), f"{r['source']} / {r['scope'] or '-'}", r["file_name"],
+                      period, f"{r['rows_read']:,}", f"{r['rows_loaded']:,}",
+                      f"{r['rows_quarantined']:,}", r["status"], r["checksum"][:8],
                       f"{r['loaded_at']:%Y-%m-%d %H:%M}")
     console.print(loads)
     cover = Table(title="Months covered")

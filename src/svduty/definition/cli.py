@@ -172,8 +172,11 @@ def _evidence_table(frame: pl.DataFrame) -> Table:
                             ("change %", "right"), ("p", "right"), ("in definition", "left")):
         table.add_column(column, justify=justify, overflow="fold")
     for row in frame.iter_rows(named=True):
+        count = str(row["count"])
+        if row.get("proxy_category") and "proxy" in (row.get("basis") or ""):
+            count += f"\n[dim](all police.uk '{row['proxy_category']}')[/]"
         table.add_row(
-            row["offence_group"], row["max_penalty"], str(row["count"]),
+            row["offence_group"], f"{row['max_penalty']}\n[dim]{row['statute']}[/]", count,
             _num(row["rate_per_1000"], 3), _num(row["share_of_violence_pct"], 1),
             str(row["previous_count"]), _num(row["change_pct"], 1), _num(row["p_value"], 3),
             row["in_definition"])

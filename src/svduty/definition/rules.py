@@ -19,7 +19,6 @@ import re
 import tomllib
 from collections.abc import Iterable
 from datetime import date, datetime
-from functools import reduce
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -28,7 +27,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from svduty.definition.catalogue import (
     POLICE_UK_CATEGORIES,
     catalogue_codes,
-    css_weights,
     normalise_code,
 )
 
@@ -54,7 +52,6 @@ FACTORS: dict[str, str] = {
     "community_impact": "s.13(6)(d) the impact on the community in the area",
 }
 PLACEHOLDER = "TO COMPLETE"
-SUSPECT_ROLES = ("suspect", "offender")
 RULE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 
@@ -347,139 +344,22 @@ def _approval_problems(meta: Meta, warnings: list[str]) -> list[str]:
 def apply_definition(wh: Warehouse, definition: Definition) -> int:
     """Rebuild `sv_events` under `definition` (through Ibis) and record it in `definitions`.
 
-    Returns the number of serious-violence events (all events, in area or not).
+    One row per event any rule matches (in area or not: analyses filter `in_area`). Atomic:
+    on any error the previous `sv_events` stays. Returns the row count.
     """
-    from svduty.warehouse import TABLES
+    from svduty.definition.apply import rebuild_sv_events
 
-    sql = wh.ibis().compile(sv_events_expr(wh, definition))
     with wh.transaction() as con:
-        # Drop and recreate: DELETE on a primary-keyed table is very slow in DuckDB (50 s for
-        # 300k rows), dropping is instant, and the DDL stays the warehouse's own.
-        con.execute("DROP TABLE IF EXISTS sv_events")
-        con.execute(TABLES["sv_events"])
-        con.execute(f"INSERT INTO sv_events BY NAME SELECT * FROM ({sql})")
+        rebuild_sv_events(wh, definition)
         _record(con, definition)
     return wh.count("sv_events")
 
 
 def sv_events_expr(wh: Warehouse, definition: Definition) -> ir.Table:
-    """The Ibis expression for `sv_events` under `definition`.
+    """The Ibis expression for `sv_events` under `definition` (see :mod:`.apply`)."""
+    from svduty.definition.apply import sv_events_expr as build
 
-    Events that no rule could match are dropped first (one IN test on the union of codes and
-    categories), so victim ages are joined only to candidates. Each rule's match is computed
-    once; the primary rule is its index, and category, id, proxy and harm are looked up by it.
-    """
-    import ibis
-
-    events = _event_inputs(wh, definition)
-    matched = events.mutate(
-        **{f"_m{i}": _predicate(rule, events) for i, rule in enumerate(definition.rules)})
-    hits = [(matched[f"_m{i}"], rule) for i, rule in enumerate(definition.rules)]
-    first = ibis.cases(*[(m, i) for i, (m, _) in enumerate(hits)])
-    ranked = matched.filter(reduce(lambda a, b: a | b, (m for m, _ in hits))).mutate(
-        _rule=first, _cats=_all_categories(hits))
-    rules = dict(enumerate(definition.rules))
-    return ranked.select(
-        event_id=ranked.event_id,
-        sv_category=_lookup(ranked._rule, {i: r.category for i, r in rules.items()}, "string"),
-        rule_id=_lookup(ranked._rule, {i: r.id for i, r in rules.items()}, "string"),
-        all_categories=ranked._cats,
-        harm_weight=_harm(ranked, rules),
-        proxy=_lookup(ranked._rule, {i: r.is_proxy for i, r in rules.items()},
-                      "boolean"),
-        definition_version=ibis.literal(definition.definition_version),
-    )
-
-
-def _lookup(index: ir.IntegerValue, values: dict[int, Any], dtype: str) -> ir.Value:
-    """`values[index]` in the engine (a CASE on the rule index)."""
-    import ibis
-
-    return index.substitute(values, else_=ibis.null(dtype))
-
-
-def _harm(ranked: ir.Table, rules: dict[int, Rule]) -> ir.FloatingValue:
-    """The primary rule's harm: the offence's CSS weight, a fixed number, or null."""
-    import ibis
-
-    css_rules = [i for i, r in rules.items() if r.harm == "css"]
-    fixed = {i: float(r.harm) for i, r in rules.items() if isinstance(r.harm, float | int)}
-    css = ranked.offence_code.substitute(css_weights(), else_=ibis.null("float64"))
-    value = _lookup(ranked._rule, fixed, "float64") if fixed else ibis.null("float64")
-    if not css_rules:
-        return value
-    return ibis.ifelse(ranked._rule.isin(css_rules), css, value)
-
-
-def _event_inputs(wh: Warehouse, definition: Definition) -> ir.Table:
-    """Candidate events (any rule's codes or categories) with the columns rules read, plus
-    the youngest victim and suspect ages where a rule uses ages."""
-    import ibis
-
-    con = wh.ibis()
-    events = con.table("events")
-    codes = sorted({c for r in definition.rules for c in r.offence_codes})
-    categories = sorted({c for r in definition.rules for c in r.police_uk_categories})
-    candidate = events.offence_code.isin(codes or [""]) | (
-        events.offence_code.isnull() & events.police_uk_category.isin(categories or [""]))
-    events = events.filter(candidate).select(
-        "event_id", "offence_code", "police_uk_category", "weapon", "domestic", "alcohol",
-        "drugs_exploitation", "night_time_economy", "hate")
-    if not definition.uses_ages():
-        return events
-    inv = con.table("involvements")
-    inv = inv.filter(inv.age.notnull())
-    role = inv.role.lower()
-    ages = inv.group_by("event_id").aggregate(
-        victim_min_age=inv.age.min(where=role == "victim"),
-        suspect_min_age=inv.age.min(where=role.isin(SUSPECT_ROLES)),
-    )
-    joined = events.left_join(ages, events.event_id == ages.event_id)
-    return joined.select(*[joined[c] for c in events.columns],
-                         ibis._.victim_min_age, ibis._.suspect_min_age)
-
-
-def _flag(events: ir.Table, name: str) -> ir.BooleanValue:
-    """The flag as a never-null boolean (unknown counts as not flagged)."""
-    import ibis
-
-    if name == "knife":
-        value = events.weapon == "knife or sharp"
-    elif name == "firearm":
-        value = events.weapon == "firearm"
-    else:
-        value = events[name]
-    return ibis.coalesce(value, False)
-
-
-def _predicate(rule: Rule, events: ir.Table) -> ir.BooleanValue:
-    """True where the rule matches an event (never null)."""
-    import ibis
-
-    if rule.police_uk_categories:
-        parts = [events.offence_code.isnull(),
-                 events.police_uk_category.isin(rule.police_uk_categories)]
-    else:
-        parts = [events.offence_code.isin(sorted(set(rule.offence_codes)))]
-    parts += [_flag(events, f) == want for f, want in rule.flags.items()]
-    parts += [_flag(events, f) != want for f, want in rule.exclude_flags.items()]
-    if rule.victim_max_age is not None:
-        parts.append(ibis.coalesce(events.victim_min_age <= rule.victim_max_age, False))
-    if rule.suspect_max_age is not None:
-        parts.append(ibis.coalesce(events.suspect_min_age <= rule.suspect_max_age, False))
-    return reduce(lambda a, b: a & b, parts)
-
-
-def _all_categories(hits: list[tuple[ir.BooleanValue, Rule]]) -> ir.ArrayValue:
-    """Every category matched, once each, in file order."""
-    import ibis
-
-    by_category: dict[str, ir.BooleanValue] = {}
-    for match, rule in hits:
-        prior = by_category.get(rule.category)
-        by_category[rule.category] = match if prior is None else prior | match
-    items = [ibis.ifelse(m, cat, ibis.null("string")) for cat, m in by_category.items()]
-    return ibis.array(items).filter(lambda x: x.notnull())
+    return build(wh, definition)
 
 
 def _record(con: Any, definition: Definition) -> None:

@@ -111,7 +111,7 @@ def build(folder: R.Source, step: Progress) -> Built:
     totals21 = pop21.group_by("lsoa_code").agg(pl.col("residents").sum()) if pop21 is not None \
         else None
     step(STEPS[3])
-    corr, figures = build_correspondence(layers, lookup, pop21, totals21, pop11)
+    corr, figures = build_correspondence(layers, lookup, totals21, pop11)
     step(STEPS[4])
     areas = build_areas(layers, lookup, msoa, pop21)
     tables = {"areas": areas, "lsoa_correspondence": corr,
@@ -125,14 +125,14 @@ def build(folder: R.Source, step: Progress) -> Built:
     return built
 
 
-def build_correspondence(layers: dict, lookup: pl.DataFrame | None, pop21: pl.DataFrame | None,
+def build_correspondence(layers: dict, lookup: pl.DataFrame | None,
                          totals21: pl.DataFrame | None, pop11: pl.DataFrame | None,
                          ) -> tuple[pl.DataFrame, C.CorrespondenceFigures | None]:
     """Overlay rows where both boundary sets are held, code matches elsewhere."""
     from svduty.geography import spatial
 
     codes11 = lookup["LSOA11CD"] if lookup is not None else pl.Series([], dtype=pl.String)
-    codes21 = pop21["lsoa_code"].unique() if pop21 is not None else pl.Series([], dtype=pl.String)
+    codes21 = totals21["lsoa_code"] if totals21 is not None else pl.Series([], dtype=pl.String)
     parts, covered = [], set()
     t11 = pl.DataFrame(schema={"code": pl.String, "area": pl.Float64})
     if "lsoa11" in layers and "lsoa21" in layers:
@@ -156,22 +156,23 @@ def build_areas(layers: dict, lookup: pl.DataFrame | None, msoa: pl.DataFrame | 
     """Both vintages of ``areas``, with best-fit wards and MSOAs where polygons are held."""
     from svduty.geography import spatial
 
-    ward = layers.get("ward")
-    parts = []
-    for vintage in ("lsoa11", "lsoa21"):
-        layer = layers.get(vintage)
-        held = spatial.layer_table(layer) if layer is not None else None
-        wards = spatial.best_fit(layer, ward) if layer is not None and ward else None
-        vintage_name = ward.vintage if ward else "WD19"
-        if vintage == "lsoa11":
-            parts.append(A.areas_2011(lookup, msoa, held, wards, vintage_name))
-        else:
-            msoas = spatial.nest(layer, layers["msoa21"]) \
-                if layer is not None and "msoa21" in layers else None
-            names = pop21.select("lsoa_code", "lsoa_name").unique("lsoa_code") \
-                if pop21 is not None else None
-            parts.append(A.areas_2021(names, lookup, held, wards, vintage_name, msoas))
-    return pl.concat(parts)
+    lsoa11, lsoa21, ward = layers.get("lsoa11"), layers.get("lsoa21"), layers.get("ward")
+    ward_vintage = ward.vintage if ward is not None else "WD19"
+
+    def held(layer):
+        return spatial.layer_table(layer) if layer is not None else None
+
+    def wards(layer):
+        return spatial.best_fit(layer, ward) if layer is not None and ward is not None else None
+
+    msoas = spatial.nest(lsoa21, layers["msoa21"]) \
+        if lsoa21 is not None and "msoa21" in layers else None
+    names = pop21.select("lsoa_code", "lsoa_name").unique("lsoa_code") \
+        if pop21 is not None else None
+    return pl.concat([
+        A.areas_2011(lookup, msoa, held(lsoa11), wards(lsoa11), ward_vintage),
+        A.areas_2021(names, lookup, held(lsoa21), wards(lsoa21), ward_vintage, msoas),
+    ])
 
 
 def build_populations(pop21: pl.DataFrame | None, pop11: pl.DataFrame | None) -> pl.DataFrame:
@@ -233,15 +234,16 @@ def write_tables(wh, built: Built, source: str) -> None:
 
 
 def derived(built: Built, folder: R.Source) -> list[R.FileRecord]:
-    """A record for the correspondence: its inputs' combined checksum and its figures."""
+    """A record for the correspondence: its inputs, their combined checksum, its figures."""
     if built.figures is None:
         return []
-    inputs = [r for r in folder.records if r.item in ("boundaries-lsoa11", "boundaries-lsoa21",
-                                                      "population21")]
+    used = ("lsoa11_lookup", "population21", "boundaries-lsoa11", "boundaries-lsoa21")
+    inputs = [r for r in folder.records if r.item in used]
     digest = hashlib.sha256("".join(r.checksum for r in inputs).encode()).hexdigest()
+    items = ", ".join(dict.fromkeys(r.item for r in inputs))
     return [R.FileRecord(
-        "lsoa_correspondence", "derived: boundaries/lsoa11 x boundaries/lsoa21 (+ population21)",
-        digest, built.tables["lsoa_correspondence"].height, folder.started,
+        "lsoa_correspondence", f"derived from {items}", digest,
+        built.tables["lsoa_correspondence"].height, folder.started,
         json.dumps(built.figures.as_dict()))]
 
 

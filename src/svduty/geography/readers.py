@@ -282,7 +282,8 @@ def read_offence_codes(source: Source) -> pl.DataFrame | None:
             continue
         cols = ["Offence_Code", "Offence_Description", "Offence_Group", "Offence_Subgroup",
                 category]
-        frame = read_table(path, cols, what).select(
+        raw = read_table(path, cols, what)
+        frame = raw.unique("Offence_Code", keep="first", maintain_order=True).select(
             pl.col("Offence_Code").map_elements(normalise_offence_code, pl.String)
             .alias("offence_code"),
             pl.col("Offence_Description").alias("description"),
@@ -292,7 +293,7 @@ def read_offence_codes(source: Source) -> pl.DataFrame | None:
             pl.lit(f"Home Office ({FILES[item]})").alias("source"),
         ).filter(pl.col("offence_code") != "")
         frames.append(frame.unique("offence_code", keep="first", maintain_order=True))
-        source.record(item, path, frame.height)
+        source.record(item, path, raw.height)
     if not frames:
         return None
     codes = pl.concat(frames)

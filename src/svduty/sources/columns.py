@@ -179,14 +179,13 @@ def parse_sex(value: pl.Expr) -> pl.Expr:
 
 def parse_age(value: pl.Expr) -> pl.Expr:
     """Whole years 0-120 as Int16 ('25' or Excel's '25.0'); anything else null."""
-    # An age written as 'unknown' is null like a blank one: see `age_is_bad`.
     years = value.cast(pl.Float64, strict=False)
     ok = years.is_between(0, 120) & (years == years.floor())
     return pl.when(ok).then(years).cast(pl.Int16)
 
 
 def age_is_bad(value: pl.Expr) -> pl.Expr:
-    """An age that is present, not 'unknown', and not a whole number of years 0-120."""
+    """An age that is present but not 'unknown' nor a whole number of years 0-120."""
     return (value.is_not_null() & parse_age(value).is_null()
             & ~value.str.to_lowercase().is_in(AGE_UNKNOWN))
 

@@ -90,6 +90,7 @@ def ingest(
     once per batch; each file is then written in its own transaction, in order.
     """
     files = expand(paths)
+    partner = partner or default_partner(partnership, source)
     results: list[FileResult] = []
     with partnership.warehouse() as wh:
         if not wh.has_reference():
@@ -98,7 +99,7 @@ def ingest(
                 f"checked. Run first: svduty reference import {partnership.root} <folder>")
         context = Context.build(partnership, wh)
         for batch in batches(files):
-            prepared = prepare_batch(partnership, wh, context, source, batch)
+            prepared = prepare_batch(partnership, wh, context, source, batch, partner)
             with wh.transaction():  # one commit per batch: DuckDB commits are costly
                 done = [finish_file(wh, context, source, path, digest, outcome, partner)
                         for path, digest, outcome in prepared]
@@ -151,14 +152,15 @@ Outcome = Parsed | FileResult  # a parsed file ready to write, or a skip / rejec
 
 def prepare_batch(
     partnership: Partnership, wh: Warehouse, context: Context, source: Source,
-    batch: list[Path],
+    batch: list[Path], partner: str | None,
 ) -> list[tuple[Path, str, Outcome]]:
     """Read, validate and harmonise a batch of files; check the reader contract once."""
     from concurrent.futures import ThreadPoolExecutor
 
     def prepare(path: Path) -> tuple[Path, str, Outcome]:
         digest = checksum(path)
-        return path, digest, read_file(partnership, wh, context, source, path, digest)
+        return path, digest, read_file(partnership, wh, context, source, path, digest,
+                                       partner)
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         prepared = list(pool.map(prepare, batch))
@@ -167,7 +169,7 @@ def prepare_batch(
 
 def read_file(
     partnership: Partnership, wh: Warehouse, context: Context, source: Source, path: Path,
-    digest: str,
+    digest: str, partner: str | None,
 ) -> Outcome:
     earlier = wh.con.cursor().execute(
         "SELECT load_id, loaded_at FROM loads WHERE checksum = ? AND source = ?",
@@ -182,6 +184,8 @@ def read_file(
             from svduty.sources.police_recorded import validate_offence_codes
 
             parsed = validate_offence_codes(parsed, context.offence_codes)
+        if parsed.scope is None and partner:
+            parsed = _replace(parsed, scope=scope_name(partner))
         parsed = harmonise_geography(parsed, context.lsoas, partnership.root)
         reconcile(path, parsed)
     except FileError as exc:
@@ -345,7 +349,8 @@ def write_load(
     out_of_area = parsed.events.filter(pl.col("in_area").not_()).height
     events = parsed.events.select(
         pl.lit(source.name).alias("source"), *[c for c in EVENT_COLUMNS],
-        "lsoa_vintage", "lsoa21_code", "in_area")
+        "lsoa_vintage", "lsoa21_code", "in_area",
+    ).with_columns(pl.lit(parsed.scope, pl.String).alias("scope"))  # one scope per load
     involvements = conform(parsed.involvements, INVOLVEMENT_COLUMNS) \
         if parsed.involvements is not None else None
     quarantine = conform(parsed.quarantine, QUARANTINE_COLUMNS)
@@ -415,6 +420,22 @@ def supersede(con, source: str, parsed: Parsed, load_id: int, events: pl.DataFra
             f"UPDATE loads SET status = 'superseded', superseded_by = {load_id} "
             f"WHERE load_id IN ({','.join(map(str, covered))})")
     return covered
+
+
+def default_partner(partnership: Partnership, source: Source) -> str | None:
+    """A force extract comes from the partnership's force when there is only one."""
+    forces = {a.pfa_name for a in partnership.config.areas}
+    if source.name == "police-recorded" and len(forces) == 1:
+        return f"{forces.pop()} Police"
+    return None
+
+
+def scope_name(partner: str) -> str:
+    """The scope a partner's extracts supersede within: 'Devon & Cornwall Police' ->
+    'devon-and-cornwall' (the same slug police.uk file names use)."""
+    from svduty.sources.police_uk import slug
+
+    return slug(partner) or partner
 
 
 def refresh_definition(partnership: Partnership, wh: Warehouse) -> None:

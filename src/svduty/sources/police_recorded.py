@@ -131,7 +131,7 @@ CRIME_FIELDS = {
     **{f"__{flag}": flag for flag in FLAGS},
     "__location_type": "location_type", "__outcome": "outcome",
 }
-CELLS_SEPARATORS = {";": "semicolons", "\t": "tabs", "|": "vertical bars"}
+SEPARATORS = {";": "semicolons", "\t": "tabs", "|": "vertical bars"}
 NO_RECORD = pl.lit(None, pl.String)
 
 
@@ -210,7 +210,7 @@ def check_separator(path: Path, header: list[str]) -> None:
     """A header of one cell holding semicolons or tabs: the file is not comma-separated."""
     if len(header) != 1:
         return
-    for mark, name in CELLS_SEPARATORS.items():
+    for mark, name in SEPARATORS.items():
         if header[0].count(mark) >= 2:
             raise FileError(path, f"the columns are separated by {name}, not commas",
                             "a comma-separated CSV (in Excel: Save as > CSV UTF-8)")
@@ -693,7 +693,7 @@ def conflicts(work: pl.DataFrame, table: Table) -> pl.DataFrame:
                             for n, d in differs.items()], separator=", ", ignore_nulls=True)
     return hits.select(
         "row_number", column.alias("column"), value.alias("value"),
-        pl.format("conflicts with row {} of the same crime ({} differ)", "__first", listed)
+        pl.format("conflicts with row {} of the same crime (different {})", "__first", listed)
         .alias("reason"),
         pl.lit("give every row of a crime the same crime details; if these are different "
                "crimes, give them different crime references").alias("fix"),
