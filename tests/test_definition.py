@@ -349,6 +349,31 @@ def test_apply_custom_rules(small_wh):
     assert "dom-abh" not in got
 
 
+def test_apply_more_rules_than_one_mask_word(small_wh):
+    # 70 rules, one code each: rule masks span two 62-bit words
+    codes = load_catalogue().get_column("code").to_list()[:70]
+    assert codes.index("8N") < 62 < len(codes)
+    blocks = [f'[[rules]]\nid = "r{i}"\ncategory = "C{i}"\noffence_codes = ["{c}"]\n' + RATIONALE
+              for i, c in enumerate(codes)]
+    text = '[definition]\nname = "T"\nversion = "1"\n\n' + "\n".join(blocks)
+    text += ('\n[[rules]]\nid = "late"\ncategory = "Late"\noffence_codes = ["5D"]\n'
+             "flags = { knife = true }\n" + RATIONALE)
+    d = parse_definition(text)
+    assert len(d.rules) == 71
+    assert apply_definition(small_wh, d) == 4  # one 5D and three 8N
+    got = sv(small_wh)
+    knife = got["knife-gbh"]
+    assert knife["rule_id"] == f"r{codes.index('5D')}" and knife["all_categories"][-1] == "Late"
+    assert got["dom-abh"]["rule_id"] == f"r{codes.index('8N')}"
+
+
+def test_apply_proxy_only_definition(small_wh):
+    d = parse_definition(rule_toml('id = "p"\ncategory = "P"\n'
+                                   'police_uk_categories = ["Violence and sexual offences"]'))
+    assert apply_definition(small_wh, d) == 1
+    assert sv(small_wh)["puk-violence"]["proxy"] is True
+
+
 # ---------------------------------------------------------------- evidence
 
 

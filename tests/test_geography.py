@@ -338,6 +338,17 @@ def test_fetch_offline_raises_one_clear_error_and_writes_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_cli_fetch_offline_fails_cleanly(tmp_path, monkeypatch):
+    init_partnership(tmp_path / "p", ["Plymouth"])
+    broken = dataclasses.replace(fetch_module.load_sources()[0], url="https://svduty.invalid/x")
+    monkeypatch.setattr(fetch_module, "load_sources", lambda: [broken])
+    result = runner.invoke(app, ["fetch", str(tmp_path / "p"), "--dest", str(tmp_path / "d")])
+    assert result.exit_code == 1
+    assert "cannot reach svduty.invalid" in " ".join(result.output.split())
+    assert not (tmp_path / "d").exists()
+    assert not (tmp_path / "p" / "warehouse.duckdb").exists()
+
+
 class Publisher(BaseHTTPRequestHandler):
     """A stand-in publisher on 127.0.0.1: an ArcGIS table in pages, a file and a Nomis zip."""
 

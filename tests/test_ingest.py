@@ -14,8 +14,7 @@ from typer.testing import CliRunner
 
 from svduty.cli import app
 from svduty.partnership import Partnership
-from svduty.sources import get_source
-from svduty.sources import ingest as ingest_module
+from svduty.sources import get_source, writing
 from svduty.sources.ingest import IngestError, ingest
 
 from .conftest import STREET
@@ -131,7 +130,7 @@ def test_a_failure_while_writing_leaves_nothing_half_loaded(plymouth, monkeypatc
     def explode(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(ingest_module, "supersede", explode)
+    monkeypatch.setattr(writing, "supersede", explode)
     with pytest.raises(RuntimeError):
         ingest(plymouth, get_source("police-uk"), [DC_2025_01])
     assert query(plymouth.root, "SELECT (SELECT count(*) FROM loads), "

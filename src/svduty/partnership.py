@@ -209,8 +209,10 @@ def init_partnership(
     """Create a partnership folder for one or several areas with a starting definition."""
     from svduty.definition.templates import write_template
 
-    if (root / PARTNERSHIP_FILE).exists():
-        raise PartnershipError(f"{root} already holds a partnership ({PARTNERSHIP_FILE} exists).")
+    for existing in (PARTNERSHIP_FILE, DEFINITION_FILE):
+        if (root / existing).exists():
+            raise PartnershipError(
+                f"{root} already holds a partnership ({existing} exists); nothing was changed.")
     if not area_queries:
         raise PartnershipError("Name at least one area with --area (LA, CSP or force).")
     areas: dict[str, Area] = {}

@@ -94,8 +94,11 @@ def load_catalogue() -> pl.DataFrame:
 
 
 def normalise_code(code: str) -> str:
-    """Home Office code in catalogue form: `004/01` or `4/1` -> `4.1`, ` 8n ` -> `8N`."""
-    text = str(code).strip().upper().replace("/", ".")
+    """Home Office code in catalogue form: `004/01` or `4/1` -> `4.1`, ` 8n ` -> `8N`.
+
+    The same rule as the police recorded-crime reader, so rules and events agree.
+    """
+    text = re.sub(r"\s+", "", str(code)).upper().replace("/", ".")
     parts = [re.sub(r"^0+(?=\d)", "", part) for part in text.split(".")]
     return ".".join(parts)
 

@@ -130,7 +130,7 @@ def evidence(
     from svduty.definition.evidence import definition_evidence
 
     p = _partnership(root)
-    definition = _load(p) if p.definition_path.exists() else None
+    definition = _draft(p)
     try:
         with p.warehouse(read_only=True) as wh:
             frame = definition_evidence(wh, p.config.lad_codes, definition=definition)
@@ -140,6 +140,19 @@ def evidence(
         _print_evidence(frame, out)
     else:
         _write_evidence(frame, format, out)
+
+
+def _draft(p: Partnership) -> Definition | None:
+    """The definition for the 'in definition' column; a broken draft only warns (the
+    evidence is most needed while the definition is being written)."""
+    if not p.definition_path.exists():
+        return None
+    try:
+        return load_definition(p.definition_path)
+    except DefinitionError as exc:
+        err.print(f"[yellow]Warning:[/] {exc}\nShowing the evidence without the "
+                  "'in definition' column.", highlight=False)
+        return None
 
 
 def _write_evidence(frame: pl.DataFrame, format: EvidenceFormat, out: Path | None) -> None:
@@ -176,11 +189,17 @@ def _evidence_table(frame: pl.DataFrame) -> Table:
         if row.get("proxy_category") and "proxy" in (row.get("basis") or ""):
             count += f"\n[dim](all police.uk '{row['proxy_category']}')[/]"
         table.add_row(
-            row["offence_group"], f"{row['max_penalty']}\n[dim]{row['statute']}[/]", count,
+            row["offence_group"], _penalty(row), count,
             _num(row["rate_per_1000"], 3), _num(row["share_of_violence_pct"], 1),
             str(row["previous_count"]), _num(row["change_pct"], 1), _num(row["p_value"], 3),
             row["in_definition"])
     return table
+
+
+def _penalty(row: dict) -> str:
+    """The group's highest maximum penalty, the offence that carries it, and the statute."""
+    return (f"{row['max_penalty']}\n[dim]{row['max_penalty_offence']}: "
+            f"{row['statute']}[/]")
 
 
 def _caption(row: dict) -> str:

@@ -36,7 +36,7 @@ class CorrespondenceFigures:
     lsoa11_in_coverage: int  # 2011 LSOAs with a boundary
     lsoa11_mapped_in_coverage: int  # ... of which mapped by the overlay
     area_share_mapped: float  # share of their area in kept pieces (before renormalising)
-    population_share_mapped: float  # the same, weighted by 2011 population
+    population_share_mapped: float | None  # the same, weighted by 2011 population
     lsoa11_code_match: int  # 2011 LSOAs outside the coverage whose code exists in 2021
     lsoa11_unmapped: int  # 2011 LSOAs (national) with no correspondence row
     national_population_share_mapped: float | None  # 2011 residents in LSOAs with a row

@@ -21,6 +21,7 @@ from svduty.geography import correspondence as C
 from svduty.geography import readers as R
 from svduty.geography.errors import ReferenceError
 from svduty.partnership import Partnership
+from svduty.warehouse import TABLES as SCHEMA
 
 BOUNDARY_FOLDER = ("reference", "boundaries")
 STEPS = ("Reading lookups and population", "Reading deprivation and offence codes",
@@ -222,7 +223,9 @@ def write_tables(wh, built: Built, source: str) -> None:
             if built.figures else ""}
     with wh.transaction() as con:
         for table in TABLES:
-            con.execute(f"DELETE FROM {table}")
+            # drop and recreate: DuckDB re-inserting deleted primary keys is very slow
+            con.execute(f"DROP TABLE IF EXISTS {table}")
+            con.execute(SCHEMA[table])
             frame = built.tables.get(table)
             if frame is not None and frame.height:
                 con.register("_incoming", frame.to_arrow())

@@ -23,7 +23,7 @@ def record(root: Path, action: str, **details: Any) -> dict[str, Any]:
     previous = _last_hash(path)
     entry = {
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "actor": _actor(),
+        "actor": actor(),
         "action": action,
         "details": details,
         "previous": previous,
@@ -60,7 +60,7 @@ def _last_hash(path: Path) -> str:
     return hashlib.sha256(last.encode("utf-8")).hexdigest()
 
 
-def _actor() -> str:
+def actor() -> str:
     try:
         return getpass.getuser()
     except (KeyError, OSError):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 import polars as pl
@@ -87,7 +86,9 @@ def ingest(
     """Ingest files for one source; returns a result per file (loaded, skipped or rejected).
 
     Files are read in batches (two at a time, in threads) and the reader contract is checked
-    once per batch; each file is then written in its own transaction, in order.
+    once per batch; the batch is then written in one transaction, with one bulk insert per
+    table (see :mod:`svduty.sources.writing`). A file is never half-loaded: if writing fails,
+    the whole batch is rolled back.
     """
     files = expand(paths)
     partner = partner or default_partner(partnership, source)
@@ -100,9 +101,7 @@ def ingest(
         context = Context.build(partnership, wh)
         for batch in batches(files):
             prepared = prepare_batch(partnership, wh, context, source, batch, partner)
-            with wh.transaction():  # one commit per batch: DuckDB commits are costly
-                done = [finish_file(wh, context, source, path, digest, outcome, partner)
-                        for path, digest, outcome in prepared]
+            done = write_batch(wh, context, source, prepared, partner)
             for result, (_, digest, _) in zip(done, prepared, strict=True):
                 audit_result(partnership, source, result, digest)
                 if progress:
@@ -220,18 +219,31 @@ CONTRACT_EVENT_COLUMNS = ["source_record_id", "row_number", "month", "lsoa_code"
                           "easting", "northing"]
 
 
-def finish_file(
-    wh: Warehouse, context: Context, source: Source, path: Path, digest: str, outcome: Outcome,
+def write_batch(
+    wh: Warehouse, context: Context, source: Source, prepared: list[tuple[Path, str, Outcome]],
     partner: str | None,
-) -> FileResult:
-    """Write a prepared file inside the batch's transaction (or say why it was not)."""
-    if isinstance(outcome, FileResult):
-        return outcome
-    duplicate = wh.con.execute("SELECT load_id FROM loads WHERE checksum = ? AND source = ?",
-                               [digest, source.name]).fetchone()
-    if duplicate:  # the same file named twice in one command
-        return FileResult(path, "skipped", f"same file as load {duplicate[0]}; nothing changed")
-    return write_load(wh, source, path, digest, outcome, partner, context.definition_version)
+) -> list[FileResult]:
+    """Write the batch's parsed files in one transaction; results in the order given."""
+    from svduty.sources.writing import groups, write_group
+
+    results: dict[int, FileResult] = {}
+    ready, seen = [], {}
+    for i, (path, digest, outcome) in enumerate(prepared):
+        if isinstance(outcome, FileResult):
+            results[i] = outcome
+        elif digest in seen:  # the same file named twice in one command
+            results[i] = FileResult(path, "skipped", f"same file as {seen[digest].name}; "
+                                    "nothing changed")
+        else:
+            seen[digest] = path
+            ready.append((i, (path, digest, outcome)))
+    with wh.transaction() as con:
+        for group in groups([item for _, item in ready]):
+            for (path, _, _), figures in zip(group, write_group(
+                    con, source.name, group, partner, context.definition_version), strict=True):
+                index = next(i for i, item in ready if item[0] is path)
+                results[index] = FileResult(path, "loaded", **figures)
+    return [results[i] for i in range(len(prepared))]
 
 
 def audit_result(partnership: Partnership, source: Source, result: FileResult,
@@ -338,88 +350,6 @@ def reconcile(path: Path, parsed: Parsed) -> None:
             path, f"internal reconciliation failed ({len(both)} rows both loaded and "
             f"quarantined, {lost} rows unaccounted for); nothing was loaded",
             "this is a bug in svduty: please report it with the file's checksum")
-
-
-def write_load(
-    wh: Warehouse, source: Source, path: Path, digest: str, parsed: Parsed,
-    partner: str | None, definition_version: str | None,
-) -> FileResult:
-    quarantined = parsed.quarantine.get_column("row_number").n_unique()
-    rows_loaded = parsed.rows_read - quarantined
-    out_of_area = parsed.events.filter(pl.col("in_area").not_()).height
-    events = parsed.events.select(
-        pl.lit(source.name).alias("source"), *[c for c in EVENT_COLUMNS],
-        "lsoa_vintage", "lsoa21_code", "in_area",
-    ).with_columns(pl.lit(parsed.scope, pl.String).alias("scope"))  # one scope per load
-    involvements = conform(parsed.involvements, INVOLVEMENT_COLUMNS) \
-        if parsed.involvements is not None else None
-    quarantine = conform(parsed.quarantine, QUARANTINE_COLUMNS)
-    con = wh.con  # the caller holds the transaction
-    load_id = con.execute("SELECT coalesce(max(load_id), 0) + 1 FROM loads").fetchone()[0]
-    con.execute(
-        "INSERT INTO loads VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', NULL, ?, "
-        "?, ?)",
-        [load_id, source.name, parsed.scope, partner or parsed.partner, path.name,
-         str(path.resolve()), digest, parsed.period[0], parsed.period[1], parsed.rows_read,
-         rows_loaded, quarantined, out_of_area, definition_version, audit._actor(),
-         datetime.now()])
-    superseded = supersede(con, source.name, parsed, load_id, events)
-    con.register("new_events", events.to_arrow())
-    con.execute(f"""
-        INSERT INTO events SELECT {EVENT_ID} AS event_id, source, scope, source_record_id,
-          {load_id}, row_number, month, occurred_on, occurred_at, lsoa_code, lsoa_vintage,
-          lsoa21_code, in_area, easting, northing, longitude, latitude, location_desc,
-          location_type, offence_code, police_uk_category, icd10, source_category, weapon,
-          domestic, alcohol, drugs_exploitation, night_time_economy, hate, outcome, context
-        FROM new_events""")
-    con.unregister("new_events")
-    if involvements is not None and involvements.height:
-        insert_involvements(con, source.name, parsed.scope, involvements, load_id)
-    if quarantine.height:
-        con.register("new_quarantine", quarantine.to_arrow())
-        con.execute(f"""INSERT INTO quarantine SELECT {load_id}, ?, ?, row_number, "column",
-            value, reason, fix, record FROM new_quarantine""", [source.name, path.name])
-        con.unregister("new_quarantine")
-    return FileResult(path, "loaded", "", load_id, parsed.rows_read, rows_loaded, quarantined,
-                      out_of_area, superseded)
-
-
-EVENT_ID = "md5(source || '|' || coalesce(scope, '') || '|' || source_record_id)"
-
-
-def insert_involvements(con, source: str, scope: str | None, rows: pl.DataFrame,
-                        load_id: int) -> None:
-    con.register("new_involvements", rows.to_arrow())
-    con.execute(f"""
-        INSERT INTO involvements SELECT
-          md5(? || '|' || coalesce(?, '') || '|' || source_record_id), person_key, role, age,
-          age_band, sex, ethnicity, {load_id}
-        FROM new_involvements""", [source, scope])
-    con.unregister("new_involvements")
-
-
-def supersede(con, source: str, parsed: Parsed, load_id: int, events: pl.DataFrame) -> list[int]:
-    """Remove older rows this load replaces; mark older loads it fully covers as superseded."""
-    start, end = parsed.period
-    con.register("incoming_ids", events.select("source", "scope", "source_record_id").to_arrow())
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE replaced AS
-        SELECT event_id FROM events
-        WHERE source = ? AND scope IS NOT DISTINCT FROM ? AND month BETWEEN ? AND ?
-        UNION SELECT {EVENT_ID} FROM incoming_ids""", [source, parsed.scope, start, end])
-    con.unregister("incoming_ids")
-    con.execute("DELETE FROM involvements WHERE event_id IN (SELECT event_id FROM replaced)")
-    con.execute("DELETE FROM sv_events WHERE event_id IN (SELECT event_id FROM replaced)")
-    con.execute("DELETE FROM events WHERE event_id IN (SELECT event_id FROM replaced)")
-    covered = [r[0] for r in con.execute(
-        "SELECT load_id FROM loads WHERE source = ? AND scope IS NOT DISTINCT FROM ? "
-        "AND status = 'active' AND load_id <> ? AND period_start >= ? AND period_end <= ?",
-        [source, parsed.scope, load_id, start, end]).fetchall()]
-    if covered:
-        con.execute(
-            f"UPDATE loads SET status = 'superseded', superseded_by = {load_id} "
-            f"WHERE load_id IN ({','.join(map(str, covered))})")
-    return covered
 
 
 def default_partner(partnership: Partnership, source: Source) -> str | None:

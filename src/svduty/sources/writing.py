@@ -1,0 +1,158 @@
+"""Write prepared files into the warehouse: one bulk insert per table for a group of files.
+
+DuckDB is fast at bulk inserts and slow at many small ones, so the files of a batch are
+written together inside the caller's transaction. A file that supersedes another file of the
+same batch (same source and scope, overlapping period) starts a new group, so files still
+take effect in the order given.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from svduty.privacy import audit
+from svduty.sources.base import EVENT_COLUMNS, INVOLVEMENT_COLUMNS, QUARANTINE_COLUMNS, conform
+
+EVENT_ID = "md5(source || '|' || coalesce(scope, '') || '|' || source_record_id)"
+EVENT_FIELDS = ", ".join(c for c in EVENT_COLUMNS if c not in ("source_record_id", "row_number",
+                                                               "scope"))
+
+Prepared = tuple[Path, str, object]  # (path, sha256, Parsed)
+
+
+def groups(items: list[Prepared]) -> list[list[Prepared]]:
+    """Split files so that no group holds two files of the same scope with overlapping periods."""
+    out: list[list[Prepared]] = [[]]
+    for item in items:
+        parsed = item[2]
+        clash = any(other.scope == parsed.scope and other.period[0] <= parsed.period[1]
+                    and parsed.period[0] <= other.period[1] for _, _, other in out[-1])
+        if clash:
+            out.append([])
+        out[-1].append(item)
+    return [g for g in out if g]
+
+
+def write_group(
+    con: duckdb.DuckDBPyConnection, source: str, group: list[Prepared], partner: str | None,
+    definition_version: str | None,
+) -> list[dict]:
+    """Insert loads, events, people and quarantine for a group; returns each file's figures."""
+    first_id = con.execute("SELECT coalesce(max(load_id), 0) + 1 FROM loads").fetchone()[0]
+    figures = [file_figures(parsed, first_id + i) for i, (_, _, parsed) in enumerate(group)]
+    insert_loads(con, source, group, figures, partner, definition_version)
+    superseded = supersede(con, source, group, first_id)
+    events = pl.concat([stamp(conform_events(p), p, f["load_id"], source)
+                        for (_, _, p), f in zip(group, figures, strict=True)])
+    insert_frame(con, "events", events, f"""
+        SELECT {EVENT_ID}, source, scope, source_record_id, load_id, row_number, month,
+          occurred_on, occurred_at, lsoa_code, lsoa_vintage, lsoa21_code, in_area, easting,
+          northing, longitude, latitude, location_desc, location_type, offence_code,
+          police_uk_category, icd10, source_category, weapon, domestic, alcohol,
+          drugs_exploitation, night_time_economy, hate, outcome, context FROM frame""")
+    people = [stamp(conform(p.involvements, INVOLVEMENT_COLUMNS), p, f["load_id"], source)
+              for (_, _, p), f in zip(group, figures, strict=True)
+              if p.involvements is not None and p.involvements.height]
+    if people:
+        insert_frame(con, "involvements", pl.concat(people), f"""
+            SELECT {EVENT_ID}, person_key, role, age, age_band, sex, ethnicity, load_id
+            FROM frame""")
+    lines = [stamp(conform(p.quarantine, QUARANTINE_COLUMNS), p, f["load_id"], source)
+             .with_columns(pl.lit(path.name).alias("file_name"))
+             for (path, _, p), f in zip(group, figures, strict=True) if p.quarantine.height]
+    if lines:
+        insert_frame(con, "quarantine", pl.concat(lines), """
+            SELECT load_id, source, file_name, row_number, "column", value, reason, fix, record
+            FROM frame""")
+    for f in figures:
+        f["superseded"] = superseded.get(f["load_id"], [])
+    return figures
+
+
+def file_figures(parsed, load_id: int) -> dict:
+    quarantined = parsed.quarantine.get_column("row_number").n_unique()
+    return {
+        "load_id": load_id, "rows_read": parsed.rows_read,
+        "rows_loaded": parsed.rows_read - quarantined, "rows_quarantined": quarantined,
+        "rows_out_of_area": parsed.events.filter(pl.col("in_area").not_()).height,
+    }
+
+
+def conform_events(parsed) -> pl.DataFrame:
+    return parsed.events.select(*EVENT_COLUMNS, "lsoa_vintage", "lsoa21_code", "in_area")
+
+
+def stamp(frame: pl.DataFrame, parsed, load_id: int, source: str) -> pl.DataFrame:
+    """Add the load's identity: source, scope (one per load) and load id."""
+    return frame.with_columns(pl.lit(source).alias("source"),
+                              pl.lit(parsed.scope, pl.String).alias("scope"),
+                              pl.lit(load_id, pl.Int32).alias("load_id"))
+
+
+def insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame,
+                 select: str) -> None:
+    con.register("frame", frame.to_arrow())
+    try:
+        con.execute(f"INSERT INTO {table} {select}")
+    finally:
+        con.unregister("frame")
+
+
+def insert_loads(con, source: str, group: list[Prepared], figures: list[dict],
+                 partner: str | None, definition_version: str | None) -> None:
+    now, actor = datetime.now(), audit.actor()
+    rows = [
+        [f["load_id"], source, parsed.scope, partner or parsed.partner, path.name,
+         str(path.resolve()), digest, parsed.period[0], parsed.period[1], f["rows_read"],
+         f["rows_loaded"], f["rows_quarantined"], f["rows_out_of_area"], "active", None,
+         definition_version, actor, now]
+        for (path, digest, parsed), f in zip(group, figures, strict=True)
+    ]
+    con.executemany("INSERT INTO loads VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+                    "?, ?)", rows)
+
+
+def supersede(con, source: str, group: list[Prepared], first_id: int) -> dict[int, list[int]]:
+    """Delete older rows the group replaces; mark older loads it fully covers as superseded.
+
+    Replaced: rows of the same source and scope whose month falls in a new file's period,
+    and any row whose event id a new file brings again.
+    """
+    periods = pl.DataFrame({
+        "scope": [p.scope for _, _, p in group],
+        "start": [p.period[0] for _, _, p in group],
+        "end": [p.period[1] for _, _, p in group],
+        "load_id": [first_id + i for i in range(len(group))],
+    }, schema={"scope": pl.String, "start": pl.Date, "end": pl.Date, "load_id": pl.Int32})
+    ids = pl.concat([p.events.select("source_record_id").with_columns(
+        pl.lit(p.scope, pl.String).alias("scope")) for _, _, p in group])
+    con.register("periods", periods.to_arrow())
+    con.register("incoming", ids.with_columns(pl.lit(source).alias("source")).to_arrow())
+    try:
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE replaced AS
+            SELECT e.event_id FROM events e JOIN periods p
+              ON e.scope IS NOT DISTINCT FROM p.scope AND e.month BETWEEN p.start AND p."end"
+            WHERE e.source = ? AND e.load_id < {first_id}
+            UNION SELECT {EVENT_ID} FROM incoming""", [source])
+        for table in ("involvements", "sv_events", "events"):
+            con.execute(f"DELETE FROM {table} WHERE event_id IN (SELECT event_id FROM replaced)")
+        covered = con.execute(f"""
+            SELECT l.load_id, p.load_id FROM loads l JOIN periods p
+              ON l.scope IS NOT DISTINCT FROM p.scope
+             AND l.period_start >= p.start AND l.period_end <= p."end"
+            WHERE l.source = ? AND l.status = 'active' AND l.load_id < {first_id}""",
+            [source]).fetchall()
+    finally:
+        con.unregister("periods")
+        con.unregister("incoming")
+    by_new: dict[int, list[int]] = {}
+    for old, new in covered:
+        con.execute("UPDATE loads SET status = 'superseded', superseded_by = ? WHERE load_id = ?",
+                    [new, old])
+        by_new.setdefault(new, []).append(old)
+    return by_new
