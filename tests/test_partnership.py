@@ -55,7 +55,7 @@ def test_init_never_overwrites(tmp_path):
         init_partnership(tmp_path / "p", ["Torbay"])
     (tmp_path / "q").mkdir()
     (tmp_path / "q" / "definition.toml").write_text("# the partnership's own\n")
-    with pytest.raises(PartnershipError, match="definition.toml exists"):
+    with pytest.raises(PartnershipError, match=r"definition\.toml exists"):
         init_partnership(tmp_path / "q", ["Torbay"])
     assert (tmp_path / "q" / "definition.toml").read_text() == "# the partnership's own\n"
 
