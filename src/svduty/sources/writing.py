@@ -120,8 +120,12 @@ def supersede(con, source: str, group: list[Prepared], first_id: int) -> dict[in
     """Delete older rows the group replaces; mark older loads it fully covers as superseded.
 
     Replaced: rows of the same source and scope whose month falls in a new file's period,
-    and any row whose event id a new file brings again.
+    and any row whose event id a new file brings again. Nothing to do on a source's first load.
     """
+    earlier = con.execute("SELECT count(*) FROM loads WHERE source = ? AND load_id < ?",
+                          [source, first_id]).fetchone()[0]
+    if not earlier:
+        return {}
     periods = pl.DataFrame({
         "scope": [p.scope for _, _, p in group],
         "start": [p.period[0] for _, _, p in group],
