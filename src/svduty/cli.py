@@ -8,19 +8,15 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from svduty.console import DirArg, console, err, fail, open_partnership
 from svduty.partnership import Partnership, PartnershipError, init_partnership
 
 app = typer.Typer(
     help="Serious Violence Duty toolkit: set up a partnership, load partner data, check it.",
     no_args_is_help=True, rich_markup_mode="rich", pretty_exceptions_enable=False)
-console = Console()
-err = Console(stderr=True)
-
-DirArg = Annotated[Path, typer.Argument(help="The partnership folder.")]
 
 
 class Template(StrEnum):
@@ -43,19 +39,6 @@ def _mount_subapps() -> None:
                   help="Import (or fetch) reference geography, population and deprivation.")
     app.add_typer(definition_app, name="definition",
                   help="Show, check and weigh the evidence for the local definition.")
-
-
-def fail(message: str) -> None:
-    err.print(f"[bold red]Error:[/] {message}")
-    raise typer.Exit(1)
-
-
-def open_partnership(root: Path) -> Partnership:
-    try:
-        return Partnership(root)
-    except PartnershipError as exc:
-        fail(str(exc))
-        raise  # unreachable
 
 
 @app.command()

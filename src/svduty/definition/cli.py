@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from svduty.console import DirArg, console, err, fail, open_partnership
 from svduty.definition.rules import FACTORS, Definition, DefinitionError, load_definition
 from svduty.partnership import Partnership, PartnershipError
 
@@ -19,10 +20,6 @@ app = typer.Typer(
     help="The local definition of serious violence (definition.toml): show it, check it, and "
          "see the s.13(6) evidence (penalty, local prevalence, trend) for each offence group.",
     no_args_is_help=True, rich_markup_mode="rich", pretty_exceptions_enable=False)
-console = Console()
-err = Console(stderr=True)
-
-DirArg = Annotated[Path, typer.Argument(help="The partnership folder.")]
 
 
 class EvidenceFormat(StrEnum):
@@ -31,17 +28,6 @@ class EvidenceFormat(StrEnum):
     json = "json"
 
 
-def _fail(message: str) -> None:
-    err.print(f"[bold red]Error:[/] {message}", highlight=False)
-    raise typer.Exit(1)
-
-
-def _partnership(root: Path) -> Partnership:
-    try:
-        return Partnership(root)
-    except PartnershipError as exc:
-        _fail(str(exc))
-        raise  # unreachable
 
 
 def _warehouse_codes(p: Partnership) -> set[str]:
@@ -57,7 +43,7 @@ def _load(p: Partnership, strict: bool = False) -> Definition:
     try:
         return load_definition(p.definition_path, _warehouse_codes(p), strict=strict)
     except DefinitionError as exc:
-        _fail(str(exc))
+        fail(str(exc))
         raise  # unreachable
 
 
@@ -68,7 +54,7 @@ def check(
                                                "'TO COMPLETE' text) as errors.")] = False,
 ) -> None:
     """Validate definition.toml and print its version (exit 1 on any problem)."""
-    p = _partnership(root)
+    p = open_partnership(root)
     definition = _load(p, strict=strict)
     for warning in definition.warnings:
         err.print(f"[yellow]Warning:[/] {warning}", highlight=False)
@@ -79,7 +65,7 @@ def check(
 @app.command()
 def show(root: DirArg) -> None:
     """Show the definition: name, version, approval, each rule and its rationale."""
-    p = _partnership(root)
+    p = open_partnership(root)
     d = _load(p)
     approved = (f"approved by {d.meta.approved_by} on {d.meta.approved_on}"
                 if d.meta.status == "approved" else d.meta.status)
@@ -129,13 +115,13 @@ def evidence(
     and whether the definition includes it (the s.13(6) factors)."""
     from svduty.definition.evidence import definition_evidence
 
-    p = _partnership(root)
+    p = open_partnership(root)
     definition = _draft(p)
     try:
         with p.warehouse(read_only=True) as wh:
             frame = definition_evidence(wh, p.config.lad_codes, definition=definition)
     except PartnershipError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if format is EvidenceFormat.table:
         _print_evidence(frame, out)
     else:

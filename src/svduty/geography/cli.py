@@ -6,33 +6,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from svduty.console import DirArg, console, err, fail, open_partnership
 from svduty.geography.errors import ReferenceError
 from svduty.partnership import Partnership, PartnershipError
 
 app = typer.Typer(
     help="Import (or fetch) reference geography, population and deprivation.",
     no_args_is_help=True, rich_markup_mode="rich", pretty_exceptions_enable=False)
-console = Console()
-err = Console(stderr=True)
-
-DirArg = Annotated[Path, typer.Argument(help="The partnership folder.")]
-
-
-def fail(message: str) -> None:
-    err.print(f"[bold red]Error:[/] {message}")
-    raise typer.Exit(1)
-
-
-def open_partnership(root: Path) -> Partnership:
-    try:
-        return Partnership(root)
-    except PartnershipError as exc:
-        fail(str(exc))
-        raise  # unreachable
 
 
 @app.command("import")

@@ -7,7 +7,6 @@ like ``shared/data`` (see docs/reference-data.md).
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import polars as pl
 
+from svduty.console import sha256
 from svduty.geography.errors import ReferenceError
 
 FILES: dict[str, str] = {
@@ -73,14 +73,6 @@ class Source:
         self.records.append(FileRecord(
             item, path.relative_to(self.root).as_posix(), sha256(path), rows, self.started,
             note))
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_table(path: Path, expected: list[str], what: str, **options: object) -> pl.DataFrame:

@@ -9,7 +9,6 @@ same source, scope and period supersedes the older one: the older rows in that p
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,11 +65,9 @@ def expand(paths: Iterable[Path]) -> list[Path]:
 
 
 def checksum(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    from svduty.console import sha256
+
+    return sha256(path)
 
 
 BATCH_ROWS = 2_000_000  # rows held in memory between the read and write phases
