@@ -221,3 +221,14 @@ def test_force_extracts_supersede_only_within_the_same_force(plymouth, tmp_path)
     orphans = query(plymouth.root, "SELECT count(*) FROM involvements WHERE event_id NOT IN "
                     "(SELECT event_id FROM events)")
     assert orphans == [(0,)]
+
+
+def test_any_force_ingests_and_rows_outside_are_kept(plymouth):
+    wy = STREET.parent / "street_samples_west_yorkshire" / "2018-07"
+    [result] = ingest(plymouth, get_source("police-uk"), [wy])
+    assert result.status == "loaded"
+    assert result.rows_read == 31_635  # as published (data README)
+    assert result.rows_read == result.rows_loaded + result.rows_quarantined
+    placed = query(plymouth.root, "SELECT count(*) FROM events WHERE in_area IS NOT NULL")[0][0]
+    assert result.rows_out_of_area == placed > 30_000  # all of it kept, none in Plymouth
+    assert query(plymouth.root, "SELECT DISTINCT scope FROM events") == [("west-yorkshire",)]
