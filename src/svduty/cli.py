@@ -199,6 +199,74 @@ def export(
     console.print(f"Wrote {rows:,} rows of {table} to {out}")
 
 
+key_app = typer.Typer(help="Make the partnership's secret pseudonymisation key.",
+                      no_args_is_help=True)
+app.add_typer(key_app, name="key")
+
+
+@key_app.command("new")
+def key_new(keyfile: Annotated[Path, typer.Argument(help="Key file to create.")]) -> None:
+    """Write a new random 256-bit key (mode 0600). Never overwrites an existing file."""
+    from svduty.privacy.keys import KeyFileError, new_key
+
+    try:
+        new_key(keyfile)
+    except KeyFileError as exc:
+        fail(str(exc))
+    console.print(f"Wrote a new key to {keyfile} (readable by you only). Keep it secret and "
+                  "share it only by the route in the information sharing agreement.")
+
+
+@app.command()
+def pseudonymise(
+    src: Annotated[Path, typer.Argument(help="Extract to pseudonymise: .csv, .csv.gz, .xlsx.")],
+    out: Annotated[Path, typer.Argument(help="Output CSV (raw identifiers removed).")],
+    key: Annotated[Path, typer.Option("--key", help="The partnership key file.")],
+    source: Annotated[str, typer.Option(
+        "--source", help="Which system the extract is from (e.g. police-recorded, ae).")],
+) -> None:
+    """Replace names, dates of birth, NHS numbers, postcodes... with keyed tokens, before
+    anything is shared. Run on the partner's own machine."""
+    from svduty.privacy.keys import KeyFileError, load_key
+    from svduty.privacy.pseudonymise import pseudonymise as run
+    from svduty.sources.base import FileError
+
+    try:
+        secret = load_key(key)
+    except KeyFileError as exc:
+        fail(str(exc))
+    with Progress(TextColumn("pseudonymising"), BarColumn(), TextColumn("{task.completed:,} rows"),
+                  TimeElapsedColumn(), console=err, transient=True) as bar:
+        task = bar.add_task("rows", total=None)
+        try:
+            report = run(src, out, secret, source,
+                         progress=lambda n: bar.advance(task, n))
+        except FileError as exc:
+            fail(str(exc))
+    table = Table(title=f"{src.name} -> {out.name}", show_header=False)
+    table.add_column("")
+    table.add_column("")
+    table.add_row("rows read", f"{report.rows_read:,}")
+    table.add_row("rows written", f"{report.rows_written:,}")
+    table.add_row("rows not processed", f"{report.rows_rejected:,}")
+    table.add_row("identifiers (tokenised)", ", ".join(
+        f"{c} ({f})" for f, c in report.identifiers.items()))
+    table.add_row("dropped (not written)", ", ".join(report.dropped) or "none")
+    table.add_row("passed through unchanged", ", ".join(report.passed_through) or "none")
+    console.print(table)
+    for reason, n in report.rejected.items():
+        rows = ", ".join(map(str, report.rejected_rows[:10]))
+        console.print(f"[yellow]{n:,} row(s) not processed:[/] {reason} (rows {rows}"
+                      f"{', ...' if n > 10 else ''}; row 1 is the header)")
+    for warning, n in report.warnings.items():
+        console.print(f"[yellow]Warning:[/] {n:,} row(s): {warning} (token still made)")
+    if report.rejected_path:
+        console.print(f"Row numbers and reasons (no identifiers): {report.rejected_path}")
+    if report.passed_through:
+        console.print("Check the passed-through columns hold no names, addresses or other "
+                      "identifiers before sharing.")
+
+
 @app.command()
 def demo(root: Annotated[Path, typer.Argument(help="Folder for the demo.")] = Path(
         "demo-partnership")) -> None:
