@@ -14,6 +14,7 @@ from svduty.sources.base import Source
 REGISTRY: dict[str, str] = {
     "police-uk": "svduty.sources.police_uk:PoliceUK",
     "police-recorded": "svduty.sources.police_recorded:PoliceRecorded",
+    "fire": "svduty.sources.fire:Fire",
 }
 
 
