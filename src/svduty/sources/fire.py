@@ -28,15 +28,16 @@ from svduty.sources.base import (
     run_checks,
 )
 from svduty.sources.columns import ColumnSpec, parse_date, parse_time
-from svduty.sources.police_recorded import (
-    EARLIEST,
-    GB_EASTING,
-    GB_NORTHING,
-    LSOA_FORMAT,
+from svduty.sources.police_recorded import EARLIEST, LSOA_FORMAT, period_of
+from svduty.sources.tables import (
     NO_RECORD,
-    period_of,
+    Layout,
+    Table,
+    column_notes,
+    location_checks,
+    raw,
+    read_table,
 )
-from svduty.sources.tables import Layout, Table, column_notes, read_table
 
 SPEC: dict[str, ColumnSpec] = {
     "incident_id": ColumnSpec(True, (
@@ -112,11 +113,6 @@ class Fire:
         )
 
 
-def raw(table: Table, canonical: str) -> pl.Expr:
-    own = table.columns.get(canonical)
-    return pl.col(own) if own else pl.lit(None, pl.String)
-
-
 def incident_type(value: pl.Expr) -> pl.Expr:
     """'Primary fire - deliberate' -> 'deliberate primary fire'; unrecognised -> null."""
     text = value.str.to_lowercase().str.replace_all(r"[^a-z]+", " ").str.strip_chars()
@@ -155,7 +151,9 @@ def normalise(table: Table) -> pl.DataFrame:
 
 
 def checks(table: Table) -> list[Check]:
-    return id_checks(table) + date_checks(table) + type_checks(table) + location_checks(table)
+    lsoa_ok = pl.col("__lsoa").str.contains(LSOA_FORMAT)
+    return (id_checks(table) + date_checks(table) + type_checks(table)
+            + location_checks(table, lsoa_ok, "incident"))
 
 
 def id_checks(table: Table) -> list[Check]:
@@ -208,38 +206,6 @@ def type_checks(table: Table) -> list[Check]:
               f"use one of {accepted} in '{own}' (variants such as 'Primary fire - "
               "deliberate', 'Secondary (deliberate)' and 'Attack on firefighters' are "
               "understood); send only incidents relevant to serious violence", value),
-    ]
-
-
-def location_checks(table: Table) -> list[Check]:
-    lsoa = raw(table, "lsoa_code")
-    checks = [Check(
-        lsoa.is_not_null() & ~pl.col("__lsoa").str.contains(LSOA_FORMAT), "lsoa_code",
-        "not an England or Wales LSOA code",
-        "LSOA codes look like E01015023 (England) or W01000001 (Wales); give the code, not the "
-        "LSOA name", lsoa)]
-    if "easting" not in table.columns or "northing" not in table.columns:
-        return [*checks, Check(lsoa.is_null(), "lsoa_code", "no location: the LSOA code is empty",
-                               "give the LSOA code of where the incident happened", NO_RECORD)]
-    east, north = raw(table, "easting"), raw(table, "northing")
-    grid_text = pl.concat_str([east, north], separator=",", ignore_nulls=True)
-    fix = ("give British National Grid easting and northing in metres (e.g. 248000, 54500), "
-           "not longitude and latitude")
-    e, n = pl.col("__e"), pl.col("__n")
-    return [
-        *checks,
-        Check(east.is_not_null() & e.is_null(), "easting", "easting is not a number", fix, east),
-        Check(north.is_not_null() & n.is_null(), "northing", "northing is not a number", fix,
-              north),
-        Check(~(e.is_between(*GB_EASTING) & n.is_between(*GB_NORTHING)), "easting",
-              "grid reference is outside Great Britain", fix, grid_text),
-        Check(east.is_null() != north.is_null(), "easting",
-              "grid reference is incomplete (one of easting and northing is empty)", fix,
-              grid_text),
-        Check(lsoa.is_null() & east.is_null() & north.is_null(), "lsoa_code",
-              "no location: both the LSOA code and the grid reference are empty",
-              "give the LSOA code or the easting and northing of where the incident happened",
-              NO_RECORD),
     ]
 
 

@@ -45,7 +45,7 @@ from svduty.sources.columns import (
     parse_sex,
     parse_time,
 )
-from svduty.sources.tables import Layout, Table, column_notes
+from svduty.sources.tables import NO_RECORD, Layout, Table, column_notes
 
 CRIME: dict[str, ColumnSpec] = {
     "crime_reference": ColumnSpec(True, (
@@ -106,7 +106,6 @@ ROLES = {
 HO_CODE = r"^\d{1,3}[A-Z]?(\.\d{1,2})?$"
 LSOA_FORMAT = r"^[EW]01\d{6}$"
 PERSON_KEY = r"^[0-9a-f]{32,128}$"
-GB_EASTING, GB_NORTHING = (0, 700_000), (0, 1_300_000)
 EARLIEST = date(1990, 1, 1)
 # Parsed columns that must agree across the rows of one crime -> the column named in quarantine.
 CRIME_FIELDS = {
@@ -115,7 +114,6 @@ CRIME_FIELDS = {
     **{f"__{flag}": flag for flag in FLAGS},
     "__location_type": "location_type", "__outcome": "outcome",
 }
-NO_RECORD = pl.lit(None, pl.String)
 
 
 class PoliceRecorded:
@@ -307,7 +305,8 @@ def bad_key() -> pl.Expr:
 
 def crime_checks(table: Table) -> list[Check]:
     """Rules on the crime columns; a row failing one cannot carry its crime's event."""
-    return (reference_checks(table) + date_checks(table) + location_checks(table)
+    return (reference_checks(table) + date_checks(table)
+            + tables.location_checks(table, pl.col("__lsoa_ok"), "offence")
             + flag_checks(table))
 
 
@@ -354,42 +353,6 @@ def date_checks(table: Table) -> list[Check]:
             f"give the time in '{cols['offence_time']}' as HH:MM (24-hour), blank when unknown",
             time))
     return checks
-
-
-def location_checks(table: Table) -> list[Check]:
-    cols = table.columns
-    lsoa = pl.col(cols["lsoa_code"]) if "lsoa_code" in cols else pl.lit(None, pl.String)
-    checks = [Check(
-        lsoa.is_not_null() & ~pl.col("__lsoa_ok"), "lsoa_code",
-        "not an England or Wales LSOA code",
-        "LSOA codes look like E01015023 (England) or W01000001 (Wales); give the code, not the "
-        "LSOA name", lsoa)]
-    if "easting" not in cols or "northing" not in cols:
-        return [*checks, Check(lsoa.is_null(), "lsoa_code", "no location: the LSOA code is empty",
-                               "give the LSOA code of where the offence happened", NO_RECORD)]
-    return checks + grid_checks(cols, lsoa)
-
-
-def grid_checks(cols: dict[str, str], lsoa: pl.Expr) -> list[Check]:
-    east, north = pl.col(cols["easting"]), pl.col(cols["northing"])
-    grid_text = pl.concat_str([east, north], separator=",", ignore_nulls=True)
-    fix = ("give British National Grid easting and northing in metres (e.g. 248000, 54500), "
-           "not longitude and latitude")
-    e, n = pl.col("__e"), pl.col("__n")
-    return [
-        Check(east.is_not_null() & e.is_null(), "easting", "easting is not a number", fix, east),
-        Check(north.is_not_null() & n.is_null(), "northing", "northing is not a number", fix,
-              north),
-        Check(~(e.is_between(*GB_EASTING) & n.is_between(*GB_NORTHING)), "easting",
-              "grid reference is outside Great Britain", fix, grid_text),
-        Check(east.is_null() != north.is_null(), "easting",
-              "grid reference is incomplete (one of easting and northing is empty)", fix,
-              grid_text),
-        Check(lsoa.is_null() & east.is_null() & north.is_null(), "lsoa_code",
-              "no location: both the LSOA code and the grid reference are empty",
-              "give the LSOA code or the easting and northing of where the offence happened",
-              NO_RECORD),
-    ]
 
 
 def flag_checks(table: Table) -> list[Check]:

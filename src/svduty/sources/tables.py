@@ -24,7 +24,7 @@ import fastexcel
 import numpy as np
 import polars as pl
 
-from svduty.sources.base import FileError, decode, open_text
+from svduty.sources.base import Check, FileError, decode, open_text
 from svduty.sources.columns import (
     ColumnSpec,
     has_required,
@@ -278,3 +278,50 @@ def column_notes(table: Table) -> list[str]:
     if table.ignored:
         notes.append(f"columns ignored (not loaded or stored): {', '.join(table.ignored)}")
     return notes
+
+
+NO_RECORD = pl.lit(None, pl.String)
+GB_EASTING = (0.0, 700_000.0)
+GB_NORTHING = (0.0, 1_300_000.0)
+
+
+def raw(table: Table, canonical: str) -> pl.Expr:
+    """The file's own column for a canonical name, or a null column when it has none."""
+    own = table.columns.get(canonical)
+    return pl.col(own) if own else pl.lit(None, pl.String)
+
+
+def location_checks(table: Table, lsoa_ok: pl.Expr, place: str) -> list[Check]:
+    """LSOA format and British National Grid checks shared by partner extracts.
+
+    `lsoa_ok` tells a well-formed LSOA code; the frame needs the parsed grid reference as
+    `__e` and `__n`. `place` names what happened there ("offence", "incident").
+    """
+    lsoa = raw(table, "lsoa_code")
+    checks = [Check(
+        lsoa.is_not_null() & ~lsoa_ok, "lsoa_code", "not an England or Wales LSOA code",
+        "LSOA codes look like E01015023 (England) or W01000001 (Wales); give the code, not the "
+        "LSOA name", lsoa)]
+    if "easting" not in table.columns or "northing" not in table.columns:
+        return [*checks, Check(lsoa.is_null(), "lsoa_code", "no location: the LSOA code is empty",
+                               f"give the LSOA code of where the {place} happened", NO_RECORD)]
+    east, north = raw(table, "easting"), raw(table, "northing")
+    grid_text = pl.concat_str([east, north], separator=",", ignore_nulls=True)
+    fix = ("give British National Grid easting and northing in metres (e.g. 248000, 54500), "
+           "not longitude and latitude")
+    e, n = pl.col("__e"), pl.col("__n")
+    return [
+        *checks,
+        Check(east.is_not_null() & e.is_null(), "easting", "easting is not a number", fix, east),
+        Check(north.is_not_null() & n.is_null(), "northing", "northing is not a number", fix,
+              north),
+        Check(~(e.is_between(*GB_EASTING) & n.is_between(*GB_NORTHING)), "easting",
+              "grid reference is outside Great Britain", fix, grid_text),
+        Check(east.is_null() != north.is_null(), "easting",
+              "grid reference is incomplete (one of easting and northing is empty)", fix,
+              grid_text),
+        Check(lsoa.is_null() & east.is_null() & north.is_null(), "lsoa_code",
+              "no location: both the LSOA code and the grid reference are empty",
+              f"give the LSOA code or the easting and northing of where the {place} happened",
+              NO_RECORD),
+    ]
