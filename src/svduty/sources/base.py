@@ -41,6 +41,7 @@ QUARANTINE_COLUMNS: dict[str, pl.DataType] = {
     "row_number": pl.Int64, "column": pl.String, "value": pl.String, "reason": pl.String,
     "fix": pl.String, "record": pl.String,
 }
+LSOA_FORMAT = r"^[EW]01\d{6}$"  # an England or Wales LSOA code, either vintage
 WEAPONS = ("knife or sharp", "firearm", "blunt", "corrosive", "other", "none", "unknown")
 
 

@@ -11,9 +11,7 @@ import pandera.polars as pa
 import polars as pl
 from pandera.errors import SchemaError, SchemaErrors
 
-from svduty.sources.base import WEAPONS
-
-LSOA = r"^[EW]01\d{6}$"
+from svduty.sources.base import LSOA_FORMAT, WEAPONS
 
 
 class EventContract(pa.DataFrameModel):
@@ -22,7 +20,7 @@ class EventContract(pa.DataFrameModel):
     source_record_id: pl.String = pa.Field(nullable=False)
     row_number: pl.Int64 = pa.Field(ge=2)
     month: pl.Date = pa.Field(nullable=False)
-    lsoa_code: pl.String = pa.Field(nullable=True, str_matches=LSOA)
+    lsoa_code: pl.String = pa.Field(nullable=True, str_matches=LSOA_FORMAT)
     weapon: pl.String = pa.Field(nullable=True, isin=list(WEAPONS))
     easting: pl.Float64 = pa.Field(nullable=True, ge=0, le=700_000)
     northing: pl.Float64 = pa.Field(nullable=True, ge=0, le=1_300_000)

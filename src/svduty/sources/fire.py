@@ -19,6 +19,7 @@ import polars as pl
 
 from svduty.sources.base import (
     EVENT_COLUMNS,
+    LSOA_FORMAT,
     QUARANTINE_COLUMNS,
     Check,
     FileError,
@@ -28,13 +29,14 @@ from svduty.sources.base import (
     run_checks,
 )
 from svduty.sources.columns import ColumnSpec, parse_date, parse_time
-from svduty.sources.police_recorded import EARLIEST, LSOA_FORMAT, period_of
 from svduty.sources.tables import (
+    EARLIEST,
     NO_RECORD,
     Layout,
     Table,
     column_notes,
     location_checks,
+    period_of,
     raw,
     read_table,
 )

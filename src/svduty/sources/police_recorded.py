@@ -15,7 +15,6 @@ Columns not listed in `SPEC` are ignored: they are neither loaded nor kept in qu
 
 from __future__ import annotations
 
-import calendar
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -25,6 +24,7 @@ import polars as pl
 
 from svduty.sources import tables
 from svduty.sources.base import (
+    LSOA_FORMAT,
     QUARANTINE_COLUMNS,
     Check,
     FileError,
@@ -45,7 +45,7 @@ from svduty.sources.columns import (
     parse_sex,
     parse_time,
 )
-from svduty.sources.tables import NO_RECORD, Layout, Table, column_notes
+from svduty.sources.tables import EARLIEST, NO_RECORD, Layout, Table, column_notes, period_of
 
 CRIME: dict[str, ColumnSpec] = {
     "crime_reference": ColumnSpec(True, (
@@ -104,9 +104,7 @@ ROLES = {
     "offender": "offender", "o": "offender", "perpetrator": "offender",
 }
 HO_CODE = r"^\d{1,3}[A-Z]?(\.\d{1,2})?$"
-LSOA_FORMAT = r"^[EW]01\d{6}$"
 PERSON_KEY = r"^[0-9a-f]{32,128}$"
-EARLIEST = date(1990, 1, 1)
 # Parsed columns that must agree across the rows of one crime -> the column named in quarantine.
 CRIME_FIELDS = {
     "__code": "offence_code", "__on": "offence_date", "__at": "offence_time",
@@ -524,22 +522,6 @@ def to_involvements(rows: pl.DataFrame) -> pl.DataFrame:
         pl.col("__sex").alias("sex"),
         pl.col("__ethnicity").alias("ethnicity"),
     )
-
-
-def period_of(months: pl.Series, all_dates: pl.Series) -> tuple[date, date]:
-    """First day of the earliest loaded month to the last day of the latest.
-
-    With nothing loaded, the dates of all rows are used, or the current month if none parse.
-    """
-    dates = months if months.len() else all_dates.drop_nulls()
-    if dates.len() == 0:
-        dates = pl.Series([date.today()])
-    start, end = dates.min(), dates.max()
-    last = calendar.monthrange(end.year, end.month)[1]
-    return start.replace(day=1), end.replace(day=last)
-
-
-# ------------------------------------------------------------------- offence code validation
 
 
 def validate_offence_codes(parsed: Parsed, known: set[str]) -> Parsed:

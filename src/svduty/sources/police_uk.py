@@ -16,7 +16,7 @@ from typing import ClassVar
 
 import polars as pl
 
-from svduty.sources.base import Check, FileError, Parsed, decode, open_text, run_checks
+from svduty.sources.base import LSOA_FORMAT, Check, FileError, Parsed, decode, open_text, run_checks
 
 HEADER = [
     "Crime ID", "Month", "Reported by", "Falls within", "Longitude", "Latitude", "Location",
@@ -37,7 +37,6 @@ CATEGORIES = (
 GB_LAT = (49.8, 60.95)
 GB_LON = (-8.7, 1.8)
 FILE_NAME = re.compile(r"(?P<month>\d{4}-\d{2})-(?P<force>[a-z0-9-]+?)-street\.csv(\.gz)?$")
-LSOA_FORMAT = r"^[EW]01\d{6}$"
 
 
 class PoliceUK:

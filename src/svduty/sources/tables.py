@@ -10,6 +10,7 @@ comma-separated, notes above the table, identifying columns or missing columns.
 
 from __future__ import annotations
 
+import calendar
 import csv
 import io
 import itertools
@@ -17,6 +18,7 @@ import posixpath
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -281,6 +283,7 @@ def column_notes(table: Table) -> list[str]:
 
 
 NO_RECORD = pl.lit(None, pl.String)
+EARLIEST = date(1990, 1, 1)  # an event date before this is a typing error
 GB_EASTING = (0.0, 700_000.0)
 GB_NORTHING = (0.0, 1_300_000.0)
 
@@ -325,3 +328,19 @@ def location_checks(table: Table, lsoa_ok: pl.Expr, place: str) -> list[Check]:
               f"give the LSOA code or the easting and northing of where the {place} happened",
               NO_RECORD),
     ]
+
+
+def period_of(months: pl.Series, all_dates: pl.Series) -> tuple[date, date]:
+    """First day of the earliest loaded month to the last day of the latest.
+
+    With nothing loaded, the dates of all rows are used, or the current month if none parse.
+    """
+    dates = months if months.len() else all_dates.drop_nulls()
+    if dates.len() == 0:
+        dates = pl.Series([date.today()])
+    start, end = dates.min(), dates.max()
+    last = calendar.monthrange(end.year, end.month)[1]
+    return start.replace(day=1), end.replace(day=last)
+
+
+# ------------------------------------------------------------------- offence code validation
