@@ -84,6 +84,10 @@ class Source(Protocol):
 
     def read(self, path: Path) -> Parsed: ...
 
+    # Optional: readers of Home Office-coded data may define
+    # `check_offence_codes(parsed, known: set[str]) -> Parsed`, which ingest calls with the
+    # warehouse's offence code list.
+
 
 def conform(frame: pl.DataFrame, columns: dict[str, pl.DataType]) -> pl.DataFrame:
     """Give a frame exactly `columns` (missing ones as typed nulls), in that order."""

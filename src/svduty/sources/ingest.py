@@ -176,10 +176,9 @@ def read_file(
     try:
         check_gateway(partnership, source, path)
         parsed = source.read(path)
-        if source.name == "police-recorded":
-            from svduty.sources.police_recorded import validate_offence_codes
-
-            parsed = validate_offence_codes(parsed, context.offence_codes)
+        check_codes = getattr(source, "check_offence_codes", None)
+        if check_codes is not None:  # readers of Home Office-coded data
+            parsed = check_codes(parsed, context.offence_codes)
         if parsed.scope is None and partner:
             parsed = _replace(parsed, scope=scope_name(partner))
         parsed = harmonise_geography(parsed, context.lsoas, partnership.root)

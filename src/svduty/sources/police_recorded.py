@@ -122,6 +122,10 @@ class PoliceRecorded:
         "force recorded crime: one row per crime x person, Home Office offence codes")
     person_level_health: ClassVar[bool] = False
 
+    def check_offence_codes(self, parsed: Parsed, known: set[str]) -> Parsed:
+        """Quarantine crimes whose code is not in the Home Office list (ingest calls this)."""
+        return validate_offence_codes(parsed, known)
+
     def read(self, path: Path) -> Parsed:
         path = Path(path)
         table = read_table(path)
