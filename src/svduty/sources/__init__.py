@@ -15,6 +15,12 @@ REGISTRY: dict[str, str] = {
     "police-uk": "svduty.sources.police_uk:PoliceUK",
     "police-recorded": "svduty.sources.police_recorded:PoliceRecorded",
     "fire": "svduty.sources.fire:Fire",
+    "ed-istv": "svduty.sources.ed_istv:EdIstv",
+    "hospital-admissions": "svduty.sources.hospital_admissions:HospitalAdmissions",
+    "ambulance": "svduty.sources.ambulance:Ambulance",
+    "school": "svduty.sources.school:School",
+    "youth-justice": "svduty.sources.youth_justice:YouthJustice",
+    "probation": "svduty.sources.probation:Probation",
 }
 
 
