@@ -250,7 +250,7 @@ def test_version_hash_tracks_rule_changes():
 
 def add_events(wh: Warehouse, rows: list[dict]) -> None:
     frame = pl.DataFrame(rows, infer_schema_length=None).with_columns(
-        pl.lit("test").alias("source"), pl.lit(1).alias("load_id"),
+        pl.lit("police-recorded").alias("source"), pl.lit(1).alias("load_id"),
         pl.col("event_id").alias("source_record_id"))
     wh.con.register("new_events", frame)
     wh.con.execute("INSERT INTO events BY NAME SELECT * FROM new_events")

@@ -91,6 +91,20 @@ TABLES: dict[str, str] = {
             event_id VARCHAR NOT NULL, person_key VARCHAR, role VARCHAR NOT NULL,
             age SMALLINT, age_band VARCHAR, sex VARCHAR, ethnicity VARCHAR,
             load_id INTEGER NOT NULL)""",
+    # Counts partners send already aggregated (hospital admissions, school absence).
+    "aggregates": """
+        CREATE TABLE IF NOT EXISTS aggregates (
+            source VARCHAR NOT NULL, scope VARCHAR, load_id INTEGER NOT NULL, row_number BIGINT,
+            measure VARCHAR NOT NULL, period_start DATE NOT NULL, period_end DATE NOT NULL,
+            period_type VARCHAR, area_type VARCHAR NOT NULL, area_code VARCHAR,
+            area_name VARCHAR, lsoa21_code VARCHAR, in_area BOOLEAN, category VARCHAR,
+            icd10 VARCHAR, age_band VARCHAR, sex VARCHAR, value DOUBLE, suppressed BOOLEAN,
+            denominator DOUBLE, context VARCHAR)""",
+    # Hashed linkage derivatives of pseudonymous people (one row per key, field and token).
+    "person_tokens": """
+        CREATE TABLE IF NOT EXISTS person_tokens (
+            source VARCHAR NOT NULL, person_key VARCHAR NOT NULL, field VARCHAR NOT NULL,
+            token VARCHAR NOT NULL, load_id INTEGER NOT NULL)""",
     # Events under the local definition (rebuilt after each ingest or definition change).
     "sv_events": """
         CREATE TABLE IF NOT EXISTS sv_events (
@@ -103,8 +117,9 @@ TABLES: dict[str, str] = {
             toml VARCHAR, first_used_at TIMESTAMP)""",
 }
 
-EXPORTABLE = ("events", "involvements", "sv_events", "quarantine", "loads", "areas",
-              "lsoa_correspondence", "populations", "deprivation", "offence_codes", "definitions")
+EXPORTABLE = ("events", "involvements", "sv_events", "aggregates", "quarantine", "loads",
+              "areas", "lsoa_correspondence", "populations", "deprivation", "offence_codes",
+              "definitions")
 
 
 class Warehouse:

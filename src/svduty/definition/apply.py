@@ -30,6 +30,10 @@ if TYPE_CHECKING:
     from svduty.warehouse import Warehouse
 
 BITS = 62
+# The definition counts crimes recorded by the police. Other partners' events (ED
+# attendances, youth-justice offences, ...) describe the same violence from another side and
+# are analysed beside it, never added to it (that would count one assault twice).
+POLICE_SOURCES = ("police-recorded", "police-uk")
 SUSPECT_ROLES = ("suspect", "offender")
 EVENT_COLUMNS = ("event_id", "offence_code", "police_uk_category", "weapon", "domestic",
                  "alcohol", "drugs_exploitation", "night_time_economy", "hate")
@@ -95,7 +99,8 @@ def _masks(definition: Definition, attribute: str) -> pl.DataFrame:
 
 def _candidates(backend: BaseBackend, definition: Definition) -> ir.Table:
     """Events some rule could select, with rule bit masks and (if needed) youngest ages."""
-    events = backend.table("events").select(*EVENT_COLUMNS)
+    events = backend.table("events")
+    events = events.filter(events.source.isin(POLICE_SOURCES)).select(*EVENT_COLUMNS)
     words = _words(definition)
     parts = []
     codes = _masks(definition, "offence_codes")

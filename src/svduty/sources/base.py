@@ -37,6 +37,28 @@ INVOLVEMENT_COLUMNS: dict[str, pl.DataType] = {
     "role": pl.String,
     "age": pl.Int16, "age_band": pl.String, "sex": pl.String, "ethnicity": pl.String,
 }
+# Counts a partner sends already aggregated (hospital admissions, school absence): one row per
+# area x period x breakdown. `value` is null where the sender suppressed a small count.
+AGGREGATE_COLUMNS: dict[str, pl.DataType] = {
+    "row_number": pl.Int64, "measure": pl.String, "period_start": pl.Date,
+    "period_end": pl.Date, "period_type": pl.String, "area_type": pl.String,
+    "area_code": pl.String, "area_name": pl.String, "category": pl.String, "icd10": pl.String,
+    "age_band": pl.String, "sex": pl.String, "value": pl.Float64, "suppressed": pl.Boolean,
+    "denominator": pl.Float64, "context": pl.String,
+}
+AREA_TYPES = ("lsoa", "msoa", "ward", "lad", "csp", "pfa", "school", "provider")
+PERIOD_TYPES = ("month", "quarter", "financial year", "academic year", "calendar year",
+                "school term", "other")
+# Hashed linkage derivatives written by `svduty pseudonymise` (see docs/pseudonymisation.md).
+# Person-level readers keep them (long form: one row per person key, field and token) so
+# people can later be linked across partners whose strongest identifiers differ.
+TOKEN_FIELDS = ("forename_token", "surname_token", "name_token", "dob_token", "dob_year",
+                "dob_swapped", "forename_soundex", "surname_soundex", "surname_nysiis",
+                "forename_initial", "postcode_sector", "postcode_token", "nhs_number_token",
+                "upn_token", "pnc_id_token", "person_id_token")
+TOKEN_COLUMNS: dict[str, pl.DataType] = {
+    "row_number": pl.Int64, "person_key": pl.String, "field": pl.String, "token": pl.String,
+}
 QUARANTINE_COLUMNS: dict[str, pl.DataType] = {
     "row_number": pl.Int64, "column": pl.String, "value": pl.String, "reason": pl.String,
     "fix": pl.String, "record": pl.String,
@@ -59,9 +81,9 @@ class FileError(Exception):
 class Parsed:
     """One file read by a source: rows to load and rows quarantined with reasons.
 
-    Every data row of the file is either loaded (it is the `row_number` of an event or of an
-    involvement) or quarantined (its `row_number` is in `quarantine`, one line per reason);
-    the ingest framework checks this reconciliation for every file.
+    Every data row of the file is either loaded (it is the `row_number` of an event, an
+    involvement or an aggregate) or quarantined (its `row_number` is in `quarantine`, one
+    line per reason); the ingest framework checks this reconciliation for every file.
     """
 
     events: pl.DataFrame
@@ -71,6 +93,8 @@ class Parsed:
     scope: str | None = None
     involvements: pl.DataFrame | None = None
     partner: str | None = None
+    aggregates: pl.DataFrame | None = None  # AGGREGATE_COLUMNS, for aggregate sources
+    tokens: pl.DataFrame | None = None  # TOKEN_COLUMNS, for person-level sources
     notes: list[str] = field(default_factory=list)
 
 
@@ -182,3 +206,17 @@ def run_checks(frame: pl.DataFrame, checks: list[Check]) -> pl.DataFrame:
         for i, c in enumerate(checks)
     ]
     return pl.concat(lines).sort("row_number")
+
+
+def person_tokens(frame: pl.DataFrame, columns: dict[str, str]) -> pl.DataFrame:
+    """Linkage tokens in long form from a frame holding `row_number`, `person_key` and the
+    file's own token columns (`columns`: canonical token field -> own column name)."""
+    present = {f: own for f, own in columns.items() if f in TOKEN_FIELDS}
+    if not present or frame.height == 0:
+        return pl.DataFrame(schema=TOKEN_COLUMNS)
+    wide = frame.select("row_number", "person_key",
+                        *[pl.col(own).str.to_lowercase().alias(f) for f, own in present.items()])
+    long = wide.unpivot(index=["row_number", "person_key"], variable_name="field",
+                        value_name="token")
+    ok = pl.col("token").str.contains(r"^[0-9a-f]{64}$") & pl.col("person_key").is_not_null()
+    return conform(long.filter(ok), TOKEN_COLUMNS)

@@ -11,7 +11,7 @@ import pandera.polars as pa
 import polars as pl
 from pandera.errors import SchemaError, SchemaErrors
 
-from svduty.sources.base import LSOA_FORMAT, WEAPONS
+from svduty.sources.base import AREA_TYPES, LSOA_FORMAT, PERIOD_TYPES, WEAPONS
 
 
 class EventContract(pa.DataFrameModel):
@@ -42,15 +42,47 @@ class InvolvementContract(pa.DataFrameModel):
         strict = False
 
 
-def contract_problems(events: pl.DataFrame, involvements: pl.DataFrame | None) -> list[str]:
+class AggregateContract(pa.DataFrameModel):
+    """Counts from an aggregate source (hospital admissions, school absence)."""
+
+    row_number: pl.Int64 = pa.Field(ge=2)
+    measure: pl.String = pa.Field(nullable=False)
+    period_start: pl.Date = pa.Field(nullable=False)
+    period_end: pl.Date = pa.Field(nullable=False)
+    period_type: pl.String = pa.Field(nullable=True, isin=list(PERIOD_TYPES))
+    area_type: pl.String = pa.Field(nullable=False, isin=list(AREA_TYPES))
+    value: pl.Float64 = pa.Field(nullable=True, ge=0)
+    denominator: pl.Float64 = pa.Field(nullable=True, ge=0)
+
+    class Config:
+        strict = False
+
+    @pa.dataframe_check
+    def period_in_order(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(pl.col("period_start") <= pl.col("period_end"))
+
+    @pa.dataframe_check
+    def suppressed_has_no_value(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(
+            ~(pl.col("suppressed").fill_null(False) & pl.col("value").is_not_null()))
+
+
+def contract_problems(events: pl.DataFrame, involvements: pl.DataFrame | None,
+                      aggregates: pl.DataFrame | None = None) -> list[str]:
     """Human-readable contract failures (empty when the frames are sound)."""
     problems = []
     frames = [(EventContract, events)]
     if involvements is not None and involvements.height:
         frames.append((InvolvementContract, involvements))
+    if aggregates is not None and aggregates.height:
+        frames.append((AggregateContract, aggregates))
     for model, frame in frames:
         try:
             model.validate(frame, lazy=True)
-        except (SchemaErrors, SchemaError) as exc:
+        except SchemaErrors as exc:
+            cases = exc.failure_cases.select("column", "check").unique(maintain_order=True)
+            found = "; ".join(f"{c} fails {k}" for c, k in cases.iter_rows())
+            problems.append(f"{model.__name__}: {found[:300]}")
+        except SchemaError as exc:
             problems.append(f"{model.__name__}: {str(exc).splitlines()[0][:300]}")
     return problems

@@ -18,6 +18,7 @@ import polars as pl
 from svduty.partnership import Partnership
 from svduty.privacy import audit
 from svduty.sources.base import (
+    AGGREGATE_COLUMNS,
     EVENT_COLUMNS,
     INVOLVEMENT_COLUMNS,
     QUARANTINE_COLUMNS,
@@ -130,6 +131,7 @@ class Context:
     lsoas: pl.DataFrame
     offence_codes: set[str]
     definition_version: str | None
+    area_codes: dict[str, set[str]] = field(default_factory=dict)  # area type -> in-area codes
 
     @classmethod
     def build(cls, partnership: Partnership, wh: Warehouse) -> Context:
@@ -140,6 +142,7 @@ class Context:
             lsoas=lsoa_lookup(wh, partnership.config.lad_codes),
             offence_codes=codes | catalogue_codes(),
             definition_version=current_definition_version(partnership),
+            area_codes=partnership_area_codes(wh, partnership.config.lad_codes),
         )
 
 
@@ -182,6 +185,7 @@ def read_file(
         if parsed.scope is None and partner:
             parsed = _replace(parsed, scope=scope_name(partner))
         parsed = harmonise_geography(parsed, context.lsoas, partnership.root)
+        parsed = harmonise_aggregates(parsed, context)
         reconcile(path, parsed)
     except FileError as exc:
         return FileResult(path, "rejected", str(exc))
@@ -198,11 +202,14 @@ def check_contract(prepared: list[tuple[Path, str, Outcome]]) -> list[tuple[Path
     events = pl.concat([o.events.select(CONTRACT_EVENT_COLUMNS) for _, o in parsed])
     people = [conform(o.involvements, INVOLVEMENT_COLUMNS) for _, o in parsed
               if o.involvements is not None]
-    if not contract_problems(events, pl.concat(people) if people else None):
+    counts = [conform(o.aggregates, AGGREGATE_COLUMNS) for _, o in parsed
+              if o.aggregates is not None]
+    if not contract_problems(events, pl.concat(people) if people else None,
+                             pl.concat(counts) if counts else None):
         return prepared
     checked = list(prepared)
     for i, outcome in parsed:  # rare: find which file broke it
-        problems = contract_problems(outcome.events, outcome.involvements)
+        problems = contract_problems(outcome.events, outcome.involvements, outcome.aggregates)
         if problems:
             path = prepared[i][0]
             checked[i] = (path, prepared[i][1], FileResult(path, "rejected", str(FileError(
@@ -308,6 +315,45 @@ def harmonise_geography(parsed: Parsed, lsoas: pl.DataFrame, root: Path) -> Pars
     )
 
 
+def harmonise_aggregates(parsed: Parsed, context: Context) -> Parsed:
+    """Give LSOA-level aggregates their 2021 code, and every aggregate its in-area flag.
+
+    An LSOA code unknown in both vintages quarantines the row; other area types are marked
+    in the area when their code is one of the partnership's (LAD, CSP, ward, MSOA, force).
+    """
+    if parsed.aggregates is None or parsed.aggregates.height == 0:
+        return parsed
+    frame = conform(parsed.aggregates, AGGREGATE_COLUMNS)
+    lsoas = context.lsoas.select(pl.col("lsoa_code").alias("area_code"), "lsoa21_code",
+                                 pl.col("in_area").alias("_lsoa_in"),
+                                 pl.lit("lsoa").alias("area_type"))
+    frame = frame.join(lsoas, on=["area_type", "area_code"], how="left")
+    codes = [(kind, sorted(found)) for kind, found in context.area_codes.items()]
+    known = pl.lit(None, pl.Boolean)
+    for kind, found in codes:
+        known = pl.when(pl.col("area_type") == kind).then(
+            pl.col("area_code").is_in(found)).otherwise(known)
+    frame = frame.with_columns(pl.coalesce("_lsoa_in", known).alias("in_area")).drop("_lsoa_in")
+    unknown = (pl.col("area_type") == "lsoa") & pl.col("lsoa21_code").is_null()
+    bad = frame.filter(unknown)
+    lines = bad.select(
+        "row_number", pl.lit("area_code").alias("column"), pl.col("area_code").alias("value"),
+        pl.lit("LSOA code is not in the 2011 or 2021 reference geography").alias("reason"),
+        pl.lit("check the code; import current reference data if it is new").alias("fix"),
+        pl.lit(None, pl.String).alias("record"))
+    return _replace(parsed, aggregates=frame.filter(~unknown), quarantine=pl.concat([
+        conform(parsed.quarantine, QUARANTINE_COLUMNS), conform(lines, QUARANTINE_COLUMNS)]))
+
+
+def partnership_area_codes(wh: Warehouse, lad_codes: list[str]) -> dict[str, set[str]]:
+    """The partnership's own codes for each area type aggregates may use."""
+    frame = wh.con.cursor().execute(
+        "SELECT DISTINCT lad_code, csp_code, ward_code, msoa_code, pfa_code FROM areas "
+        "WHERE lad_code IN (SELECT unnest(?))", [list(lad_codes)]).pl()
+    return {kind: set(frame.get_column(f"{kind}_code").drop_nulls().to_list())
+            for kind in ("lad", "csp", "ward", "msoa", "pfa")}
+
+
 def geocode_missing(events: pl.DataFrame, root: Path) -> pl.DataFrame:
     """Fill a missing LSOA from grid references or longitude/latitude, where possible."""
     from svduty.geography import geocode_points
@@ -333,8 +379,9 @@ def geocode_missing(events: pl.DataFrame, root: Path) -> pl.DataFrame:
 def reconcile(path: Path, parsed: Parsed) -> None:
     """Every row read is loaded or quarantined, never both, never neither."""
     loaded = set(parsed.events.get_column("row_number").to_list())
-    if parsed.involvements is not None:
-        loaded |= set(parsed.involvements.get_column("row_number").to_list())
+    for frame in (parsed.involvements, parsed.aggregates):
+        if frame is not None:
+            loaded |= set(frame.get_column("row_number").to_list())
     quarantined = set(parsed.quarantine.get_column("row_number").to_list())
     both = loaded & quarantined
     lost = parsed.rows_read - len(loaded | quarantined)

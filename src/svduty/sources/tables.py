@@ -26,7 +26,7 @@ import fastexcel
 import numpy as np
 import polars as pl
 
-from svduty.sources.base import Check, FileError, decode, open_text
+from svduty.sources.base import TOKEN_FIELDS, Check, FileError, decode, open_text
 from svduty.sources.columns import (
     ColumnSpec,
     has_required,
@@ -282,6 +282,8 @@ def column_notes(table: Table) -> list[str]:
     return notes
 
 
+# The linkage tokens `svduty pseudonymise` adds; person-level readers add these to their spec.
+TOKEN_SPEC: dict[str, ColumnSpec] = {field: ColumnSpec(False, ()) for field in TOKEN_FIELDS}
 NO_RECORD = pl.lit(None, pl.String)
 EARLIEST = date(1990, 1, 1)  # an event date before this is a typing error
 GB_EASTING = (0.0, 700_000.0)

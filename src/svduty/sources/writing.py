@@ -15,12 +15,21 @@ import duckdb
 import polars as pl
 
 from svduty.privacy import audit
-from svduty.sources.base import EVENT_COLUMNS, INVOLVEMENT_COLUMNS, QUARANTINE_COLUMNS, conform
+from svduty.sources.base import (
+    AGGREGATE_COLUMNS,
+    EVENT_COLUMNS,
+    INVOLVEMENT_COLUMNS,
+    QUARANTINE_COLUMNS,
+    TOKEN_COLUMNS,
+    conform,
+)
 
 EVENT_ID = "md5(source || '|' || coalesce(scope, '') || '|' || source_record_id)"
 EVENT_FIELDS = ", ".join(c for c in EVENT_COLUMNS if c not in ("source_record_id", "row_number",
                                                                "scope"))
 
+# Aggregates as stored: the reader's columns plus what ingest adds (2021 LSOA, in-area flag).
+STORED_AGGREGATE = {**AGGREGATE_COLUMNS, "lsoa21_code": pl.String, "in_area": pl.Boolean}
 Prepared = tuple[Path, str, object]  # (path, sha256, Parsed)
 
 
@@ -61,6 +70,8 @@ def write_group(
         insert_frame(con, "involvements", pl.concat(people), f"""
             SELECT {EVENT_ID}, person_key, role, age, age_band, sex, ethnicity, load_id
             FROM frame""")
+    insert_aggregates(con, source, group, figures)
+    insert_tokens(con, source, group, figures)
     lines = [stamp(conform(p.quarantine, QUARANTINE_COLUMNS), p, f["load_id"], source)
              .with_columns(pl.lit(path.name).alias("file_name"))
              for (path, _, p), f in zip(group, figures, strict=True) if p.quarantine.height]
@@ -73,12 +84,39 @@ def write_group(
     return figures
 
 
+def insert_aggregates(con, source: str, group: list[Prepared], figures: list[dict]) -> None:
+    frames = [stamp(conform(p.aggregates, STORED_AGGREGATE), p, f["load_id"], source)
+              for (_, _, p), f in zip(group, figures, strict=True)
+              if p.aggregates is not None and p.aggregates.height]
+    if frames:
+        insert_frame(con, "aggregates", pl.concat(frames), """
+            SELECT source, scope, load_id, row_number, measure, period_start, period_end,
+              period_type, area_type, area_code, area_name, lsoa21_code, in_area, category,
+              icd10, age_band, sex, value, suppressed, denominator, context FROM frame""")
+
+
+def insert_tokens(con, source: str, group: list[Prepared], figures: list[dict]) -> None:
+    frames = [stamp(conform(p.tokens, TOKEN_COLUMNS), p, f["load_id"], source)
+              for (_, _, p), f in zip(group, figures, strict=True)
+              if p.tokens is not None and p.tokens.height]
+    if frames:
+        insert_frame(con, "person_tokens", pl.concat(frames).unique(
+            ["person_key", "field", "token"]), """
+            SELECT source, person_key, field, token, load_id FROM frame
+            WHERE NOT EXISTS (SELECT 1 FROM person_tokens t WHERE t.source = frame.source
+              AND t.person_key = frame.person_key AND t.field = frame.field
+              AND t.token = frame.token)""")
+
+
 def file_figures(parsed, load_id: int) -> dict:
     quarantined = parsed.quarantine.get_column("row_number").n_unique()
+    out_of_area = parsed.events.filter(pl.col("in_area").not_()).height
+    if parsed.aggregates is not None and "in_area" in parsed.aggregates.columns:
+        out_of_area += parsed.aggregates.filter(pl.col("in_area").not_()).height
     return {
         "load_id": load_id, "rows_read": parsed.rows_read,
         "rows_loaded": parsed.rows_read - quarantined, "rows_quarantined": quarantined,
-        "rows_out_of_area": parsed.events.filter(pl.col("in_area").not_()).height,
+        "rows_out_of_area": out_of_area,
     }
 
 
@@ -145,6 +183,11 @@ def supersede(con, source: str, group: list[Prepared], first_id: int) -> dict[in
             UNION SELECT {EVENT_ID} FROM incoming""", [source])
         for table in ("involvements", "sv_events", "events"):
             con.execute(f"DELETE FROM {table} WHERE event_id IN (SELECT event_id FROM replaced)")
+        con.execute(f"""
+            DELETE FROM aggregates a USING periods p
+            WHERE a.source = ? AND a.load_id < {first_id}
+              AND a.scope IS NOT DISTINCT FROM p.scope
+              AND a.period_start >= p.start AND a.period_end <= p."end" """, [source])
         covered = con.execute(f"""
             SELECT l.load_id, p.load_id FROM loads l JOIN periods p
               ON l.scope IS NOT DISTINCT FROM p.scope
