@@ -68,6 +68,7 @@ class Config(BaseModel):
     key_file: str | None = None
     disclosure: Disclosure = Field(default_factory=Disclosure)
     gateways: list[Gateway] = Field(default_factory=list)
+    synthetic: bool = Field(False, description="generated demonstration data, not real")
 
     @property
     def lad_codes(self) -> list[str]:
@@ -223,9 +224,16 @@ def init_partnership(
     if name is None:
         name = " and ".join(a.csp_name for a in ordered) if len(ordered) <= 3 else (
             f"{ordered[0].pfa_name} partnership ({len(ordered)} CSPs)")
+    return create_partnership(root, Config(name=name, created=date.today(), areas=ordered),
+                              template)
+
+
+def create_partnership(root: Path, config: Config, template: str = "default") -> Partnership:
+    """Write a new partnership folder for a resolved configuration."""
+    from svduty.definition.templates import write_template
+
     root.mkdir(parents=True, exist_ok=True)
     (root / "inbox").mkdir(exist_ok=True)
-    config = Config(name=name, created=date.today(), areas=ordered)
-    write_template(root / DEFINITION_FILE, template, partnership_name=name)
+    write_template(root / DEFINITION_FILE, template, partnership_name=config.name)
     write_config(root, config)
     return Partnership(root)

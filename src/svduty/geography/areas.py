@@ -134,3 +134,14 @@ def finish(frame: pl.DataFrame, vintage: int) -> pl.DataFrame:
         frame = frame.with_columns(pl.lit(None, STR).alias("msoa_code"))
     frame = to_current(frame).with_columns(pl.lit(vintage, pl.Int16).alias("lsoa_vintage"))
     return frame.select(AREA_COLUMNS).unique("lsoa_code", keep="first").sort("lsoa_code")
+
+
+def with_local_authorities(areas: pl.DataFrame, local: pl.DataFrame | None) -> pl.DataFrame:
+    """Fill the LA, CSP and force of LSOAs whose LA the bundled table does not know."""
+    if local is None:
+        return areas
+    extra = local.rename({c: f"_{c}" for c in local.columns if c != "lad_code"})
+    joined = areas.join(extra, on="lad_code", how="left")
+    return joined.with_columns(
+        pl.coalesce(c, f"_{c}").alias(c) for c in local.columns if c != "lad_code"
+    ).select(AREA_COLUMNS)

@@ -114,7 +114,8 @@ def build(folder: R.Source, step: Progress) -> Built:
     step(STEPS[3])
     corr, figures = build_correspondence(layers, lookup, totals21, pop11)
     step(STEPS[4])
-    areas = build_areas(layers, lookup, msoa, pop21)
+    areas = A.with_local_authorities(build_areas(layers, lookup, msoa, pop21),
+                                     R.read_local_authorities(folder))
     tables = {"areas": areas, "lsoa_correspondence": corr,
               "populations": build_populations(pop21, pop11)}
     if deprivation is not None:

@@ -26,6 +26,7 @@ FILES: dict[str, str] = {
     "deprivation": "deprivation/iod2019_lsoa11_domain_ranks_deciles_england.csv",
     "offence_codes": "home_office/offence_code_to_policeuk_category.csv",
     "offence_counts": "home_office/prc_pfa_2017_18_quarterly_by_offence_code.csv",
+    "local_authorities": "geography/lookups/local_authorities.csv",
 }
 LSOA_PATTERN = r"^[EW]01\d{6}$"
 DOMAINS: dict[str, str] = {  # IoD2019 column prefix -> domain
@@ -61,12 +62,13 @@ class Source:
     missing: list[str] = field(default_factory=list)
     started: datetime = field(default_factory=lambda: datetime.now(UTC).replace(tzinfo=None))
 
-    def path(self, item: str) -> Path | None:
-        """The file for `item`, or None (noted as missing) when the folder lacks it."""
+    def path(self, item: str, optional: bool = False) -> Path | None:
+        """The file for `item`, or None (noted as missing unless optional) when absent."""
         path = self.root / FILES[item]
         if path.is_file():
             return path
-        self.missing.append(f"{item}: {FILES[item]}")
+        if not optional:
+            self.missing.append(f"{item}: {FILES[item]}")
         return None
 
     def record(self, item: str, path: Path, rows: int, note: str = "") -> None:
@@ -305,3 +307,20 @@ def bundled_areas() -> pl.DataFrame:
     """The bundled ONS LA -> current LA -> CSP -> police force table (incl. region)."""
     text = resources.files("svduty.reference").joinpath("areas.csv").read_bytes()
     return pl.read_csv(text, infer_schema=False)
+
+
+LOCAL_AUTHORITY_COLUMNS = ["lad_code", "lad_name", "csp_code", "csp_name", "pfa_code",
+                           "pfa_name", "region_code"]
+
+
+def read_local_authorities(source: Source) -> pl.DataFrame | None:
+    """Optional: local authorities -> CSP -> police force area, for LAs the bundled table
+    does not know (a new authority before svduty's next release, or a synthetic area)."""
+    path = source.path("local_authorities", optional=True)
+    if path is None:
+        return None
+    frame = read_table(path, LOCAL_AUTHORITY_COLUMNS,
+                       "the local authority to CSP and force lookup").select(
+        LOCAL_AUTHORITY_COLUMNS)
+    source.record("local_authorities", path, frame.height)
+    return frame
