@@ -124,6 +124,8 @@ def _print_results(results) -> None:
             console.print(f"[yellow]Skipped[/] {r.path.name}: {r.message}")
         if r.superseded:
             console.print(f"{r.path.name} supersedes load(s) {', '.join(map(str, r.superseded))}")
+        for note in r.notes:
+            console.print(f"{r.path.name}: {note}")
 
 
 @app.command()
@@ -269,10 +271,36 @@ def pseudonymise(
 
 @app.command()
 def demo(root: Annotated[Path, typer.Argument(help="Folder for the demo.")] = Path(
-        "demo-partnership")) -> None:
-    """Build the fictional demo partnership (arrives with the partner-data work)."""
-    console.print("The demo partnership arrives with the partner-data work (issue 3). "
-                  "Until then, try the walkthrough in the README with the real police.uk data.")
+        "demo-partnership"),
+         seed: Annotated[int, typer.Option(help="Random seed (same seed, same data).")] = 2024,
+         ) -> None:
+    """Build the synthetic Anytown partnership from generated data: geography, every
+    partner's extract, pseudonymisation, ingest and the ground truth of what was planted."""
+    import time
+
+    from svduty.demo.build import BANNER, build_demo
+
+    if (root / "partnership.toml").exists():
+        fail(f"{root} already holds a partnership; give another folder or delete it first.")
+    start = time.perf_counter()
+    console.print(f"[bold]{BANNER}[/bold]")
+    report = build_demo(root, seed=seed, progress=lambda m: console.print(f"- {m}"))
+    table = Table(title="Ingested (rows read / loaded / quarantined)")
+    for column in ("source", "files", "read", "loaded", "quarantined"):
+        table.add_column(column, justify="left" if column == "source" else "right")
+    for source, (read, loaded, quarantined) in report.ingested.items():
+        table.add_row(source, str(len(report.files[source])), f"{read:,}", f"{loaded:,}",
+                      f"{quarantined:,}")
+    console.print(table)
+    console.print(f"Built in {time.perf_counter() - start:.0f} s. Outputs in {root}:")
+    console.print(f"  partnership folder   {root}  (svduty status {root})")
+    console.print(f"  warehouse            {root / 'warehouse.duckdb'}")
+    console.print(f"  partners' raw files  {root / 'partner-side'}  (fake identifiers; never "
+                  "shared)")
+    console.print(f"  pseudonymised inbox  {root / 'inbox'}")
+    console.print(f"  ground truth         {report.truth_path}")
+    console.print("The Strategic Needs Assessment arrives with the report work; until then "
+                  f"explore with: svduty status {root}")
 
 
 _mount_subapps()

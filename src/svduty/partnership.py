@@ -208,7 +208,6 @@ def init_partnership(
     root: Path, area_queries: list[str], name: str | None = None, template: str = "default"
 ) -> Partnership:
     """Create a partnership folder for one or several areas with a starting definition."""
-    from svduty.definition.templates import write_template
 
     for existing in (PARTNERSHIP_FILE, DEFINITION_FILE):
         if (root / existing).exists():

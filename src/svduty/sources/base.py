@@ -111,6 +111,9 @@ class Source(Protocol):
     # Optional: readers of Home Office-coded data may define
     # `check_offence_codes(parsed, known: set[str]) -> Parsed`, which ingest calls with the
     # warehouse's offence code list.
+    # Optional: readers of free-text locations may define
+    # `locate(parsed, gazetteer) -> Parsed`, which ingest calls right after `read` with the
+    # run's local gazetteer (svduty.geography.gazetteer) to replace the text with LSOAs.
 
 
 def conform(frame: pl.DataFrame, columns: dict[str, pl.DataType]) -> pl.DataFrame:

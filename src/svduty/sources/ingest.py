@@ -9,9 +9,11 @@ same source, scope and period supersedes the older one: the older rows in that p
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -29,6 +31,9 @@ from svduty.sources.base import (
 )
 from svduty.warehouse import Warehouse
 
+if TYPE_CHECKING:
+    from svduty.geography.gazetteer import Gazetteer
+
 FILE_PATTERNS = ("*.csv", "*.csv.gz", "*.xlsx", "*.xml")
 
 
@@ -45,6 +50,7 @@ class FileResult:
     rows_quarantined: int = 0
     rows_out_of_area: int = 0
     superseded: list[int] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 class IngestError(Exception):
@@ -132,6 +138,18 @@ class Context:
     offence_codes: set[str]
     definition_version: str | None
     area_codes: dict[str, set[str]] = field(default_factory=dict)  # area type -> in-area codes
+    _gazetteer: Gazetteer | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def gazetteer(self, partnership: Partnership, wh: Warehouse) -> Gazetteer:
+        """The free-text location gazetteer, built on first use (once per ingest run)."""
+        from svduty.geography.gazetteer import Gazetteer
+
+        with self._lock:
+            if self._gazetteer is None:
+                self._gazetteer = Gazetteer.build(wh.con.cursor(), partnership.root,
+                                                  partnership.config.lad_codes)
+            return self._gazetteer
 
     @classmethod
     def build(cls, partnership: Partnership, wh: Warehouse) -> Context:
@@ -179,6 +197,9 @@ def read_file(
     try:
         check_gateway(partnership, source, path)
         parsed = source.read(path)
+        locate = getattr(source, "locate", None)
+        if locate is not None:  # readers of free-text locations (ED ISTV)
+            parsed = locate(parsed, context.gazetteer(partnership, wh))
         check_codes = getattr(source, "check_offence_codes", None)
         if check_codes is not None:  # readers of Home Office-coded data
             parsed = check_codes(parsed, context.offence_codes)
@@ -245,8 +266,13 @@ def write_batch(
             for (path, _, _), figures in zip(group, write_group(
                     con, source.name, group, partner, context.definition_version), strict=True):
                 index = next(i for i, item in ready if item[0] is path)
-                results[index] = FileResult(path, "loaded", **figures)
+                results[index] = FileResult(path, "loaded", **figures,
+                                            notes=list(ready_parsed(ready, index).notes))
     return [results[i] for i in range(len(prepared))]
+
+
+def ready_parsed(ready: list, index: int) -> Parsed:
+    return next(item[2] for i, item in ready if i == index)
 
 
 def audit_result(partnership: Partnership, source: Source, result: FileResult,

@@ -96,7 +96,7 @@ def insert_aggregates(con, source: str, group: list[Prepared], figures: list[dic
 
 
 def insert_tokens(con, source: str, group: list[Prepared], figures: list[dict]) -> None:
-    frames = [stamp(conform(p.tokens, TOKEN_COLUMNS), p, f["load_id"], source)
+    frames = [stamp(loaded_tokens(p), p, f["load_id"], source)
               for (_, _, p), f in zip(group, figures, strict=True)
               if p.tokens is not None and p.tokens.height]
     if frames:
@@ -108,11 +108,19 @@ def insert_tokens(con, source: str, group: list[Prepared], figures: list[dict]) 
               AND t.token = frame.token)""")
 
 
+def loaded_tokens(parsed) -> pl.DataFrame:
+    """The file's linkage tokens, less those of rows quarantined (by the reader or by ingest,
+    e.g. an unknown LSOA): nothing is kept about a person from a row that was not loaded."""
+    quarantined = parsed.quarantine.get_column("row_number").implode()
+    return conform(parsed.tokens, TOKEN_COLUMNS).filter(~pl.col("row_number").is_in(quarantined))
+
+
 def file_figures(parsed, load_id: int) -> dict:
     quarantined = parsed.quarantine.get_column("row_number").n_unique()
     out_of_area = parsed.events.filter(pl.col("in_area").not_()).height
     if parsed.aggregates is not None and "in_area" in parsed.aggregates.columns:
-        out_of_area += parsed.aggregates.filter(pl.col("in_area").not_()).height
+        out_of_area += parsed.aggregates.filter(pl.col("in_area").not_()).get_column(
+            "row_number").n_unique()  # file rows: a wide row gives several aggregates
     return {
         "load_id": load_id, "rows_read": parsed.rows_read,
         "rows_loaded": parsed.rows_read - quarantined, "rows_quarantined": quarantined,
