@@ -73,7 +73,7 @@ def test_planted_hotspots_stand_out(demo: Path) -> None:
         SELECT e.lsoa21_code AS lsoa, e.month >= DATE '2024-10-01' AS last_year,
                count(*) / any_value(p.residents)
                  / count(DISTINCT e.month) AS rate
-        FROM sv_events s JOIN events e USING (event_id)
+        FROM events e
         JOIN (SELECT lsoa_code, sum(residents) residents FROM populations
               WHERE lsoa_vintage = 2021 GROUP BY 1) p ON p.lsoa_code = e.lsoa21_code
         WHERE e.source = 'police-recorded' GROUP BY 1, 2""")

@@ -25,7 +25,7 @@ START = date(2022, 4, 1)
 MONTHS = 42  # April 2022 to September 2025: three financial years and a half
 VIOLENCE_RATE = 42.0  # violence and sexual offences per 1,000 a year (Plymouth: 46)
 DEPRIVATION_EFFECT = 0.45
-HOTSPOT_LIFT = {"persistent-centre": 2.8, "persistent-estate": 2.3, "emerging": 3.0}
+HOTSPOT_LIFT = {"persistent-centre": 3.2, "persistent-estate": 2.8, "emerging": 3.5}
 KNIFE = {"2": 0.35, "5D": 0.3, "5E": 0.2, "34B": 0.12, "34A": 0.15, "8N": 0.035, "9A": 0.04,
          "105A": 0.01, "1": 0.4, "10D": 1.0, "10C": 0.0}
 FIREARM = {"2": 0.05, "5D": 0.02, "34B": 0.01, "1": 0.05, "10C": 0.0, "81": 1.0}
