@@ -27,7 +27,6 @@ from svduty.sources.base import (
     FileError,
     Parsed,
     conform,
-    empty_quarantine,
     run_checks,
 )
 from svduty.sources.columns import (
@@ -51,6 +50,7 @@ from svduty.sources.tables import (
     period_of,
     raw,
     read_table,
+    repeated_rows,
 )
 
 SPEC: dict[str, ColumnSpec] = {
@@ -406,21 +406,10 @@ def optional_check(table: Table, canonical: str, parsed: str, reason: str, fix: 
 
 def duplicates(work: pl.DataFrame, table: Table) -> pl.DataFrame:
     """Rows repeating an incident id already given on an earlier (loadable) row."""
-    later = work.filter(~pl.col("__id").is_first_distinct())
-    if later.height == 0:
-        return empty_quarantine()
-    first = work.filter(pl.col("__id").is_first_distinct()).select(
-        "__id", pl.col("row_number").alias("__first"))
-    return later.join(first, on="__id", how="left").select(
-        "row_number",
-        pl.lit("incident_id").alias("column"),
-        pl.col("__id").alias("value"),
-        pl.format("incident id is already given on row {}", "__first").alias("reason"),
-        pl.lit(f"give each call-out one row (not one per patient or per vehicle) and its own "
-               f"number in '{table.columns['incident_id']}'; delete the repeated row")
-        .alias("fix"),
-        "record",
-    )
+    return repeated_rows(
+        work, "__id", "incident_id", "incident id",
+        f"give each call-out one row (not one per patient or per vehicle) and its own number "
+        f"in '{table.columns['incident_id']}'; delete the repeated row")
 
 
 def to_events(rows: pl.DataFrame) -> pl.DataFrame:

@@ -63,6 +63,7 @@ from svduty.sources.tables import (
     period_of,
     raw,
     read_table,
+    repeated_rows,
 )
 
 if TYPE_CHECKING:
@@ -587,20 +588,11 @@ def no_location(table: Table) -> Check:
 
 def duplicates(work: pl.DataFrame, table: Table) -> pl.DataFrame:
     """Rows repeating an attendance id already given on an earlier (loadable) row."""
-    later = work.filter(~pl.col("__id").is_first_distinct())
-    if later.height == 0 or "attendance_id" not in table.columns:
+    if "attendance_id" not in table.columns:
         return empty_quarantine()
-    first = work.filter(pl.col("__id").is_first_distinct()).select(
-        "__id", pl.col("row_number").alias("__first"))
-    return later.join(first, on="__id", how="left").select(
-        "row_number",
-        pl.lit("attendance_id").alias("column"),
-        pl.col("__id").alias("value"),
-        pl.format("attendance id is already given on row {}", "__first").alias("reason"),
-        pl.lit(f"give each attendance one row and its own id in "
-               f"'{table.columns['attendance_id']}'; delete the repeated row").alias("fix"),
-        "record",
-    )
+    return repeated_rows(work, "__id", "attendance_id", "attendance id",
+                         f"give each attendance one row and its own id in "
+                         f"'{table.columns['attendance_id']}'; delete the repeated row")
 
 
 # --------------------------------------------------------------------------------- results

@@ -25,7 +25,6 @@ from svduty.sources.base import (
     FileError,
     Parsed,
     conform,
-    empty_quarantine,
     run_checks,
 )
 from svduty.sources.columns import ColumnSpec, parse_date, parse_time
@@ -39,6 +38,7 @@ from svduty.sources.tables import (
     period_of,
     raw,
     read_table,
+    repeated_rows,
 )
 
 SPEC: dict[str, ColumnSpec] = {
@@ -213,20 +213,9 @@ def type_checks(table: Table) -> list[Check]:
 
 def duplicates(work: pl.DataFrame, table: Table) -> pl.DataFrame:
     """Rows repeating an incident id already given on an earlier (loadable) row."""
-    later = work.filter(~pl.col("__id").is_first_distinct())
-    if later.height == 0:
-        return empty_quarantine()
-    first = work.filter(pl.col("__id").is_first_distinct()).select(
-        "__id", pl.col("row_number").alias("__first"))
-    return later.join(first, on="__id", how="left").select(
-        "row_number",
-        pl.lit("incident_id").alias("column"),
-        pl.col("__id").alias("value"),
-        pl.format("incident id is already given on row {}", "__first").alias("reason"),
-        pl.lit(f"give each incident one row and its own incident number in "
-               f"'{table.columns['incident_id']}'; delete the repeated row").alias("fix"),
-        "record",
-    )
+    return repeated_rows(work, "__id", "incident_id", "incident id",
+                         f"give each incident one row and its own incident number in "
+                         f"'{table.columns['incident_id']}'; delete the repeated row")
 
 
 def to_events(rows: pl.DataFrame) -> pl.DataFrame:

@@ -26,7 +26,6 @@ from svduty.sources.base import (
     FileError,
     Parsed,
     conform,
-    empty_quarantine,
     person_tokens,
     run_checks,
 )
@@ -39,7 +38,14 @@ from svduty.sources.columns import (
     parse_date,
     parse_sex,
 )
-from svduty.sources.tables import EARLIEST, NO_RECORD, Table, column_notes, period_of, raw
+from svduty.sources.tables import (
+    EARLIEST,
+    NO_RECORD,
+    Table,
+    column_notes,
+    period_of,
+    raw,
+)
 
 PERSON_KEY = r"^[0-9a-f]{64}$"
 HOME_PLACE = "home LSOA (residence)"
@@ -303,21 +309,6 @@ def offence_checks(table: Table, offence: Offence) -> list[Check]:
             "Excel format the column as text so 4.10 is not shortened to 4.1; or leave it "
             "blank and give the offence description", code_raw))
     return checks
-
-
-def duplicates(work: pl.DataFrame, key: str, column: str, what: str, fix: str,
-               value: pl.Expr | None = None) -> pl.DataFrame:
-    """Rows repeating the `key` of an earlier loadable row (`value`: what to report)."""
-    later = work.filter(~pl.col(key).is_first_distinct())
-    if later.height == 0:
-        return empty_quarantine()
-    first = work.filter(pl.col(key).is_first_distinct()).select(
-        key, pl.col("row_number").alias("__first"))
-    return later.join(first, on=key, how="left").select(
-        "row_number", pl.lit(column).alias("column"),
-        (pl.col(key) if value is None else value).alias("value"),
-        pl.format(f"{what} is already given on row {{}}", "__first").alias("reason"),
-        pl.lit(fix).alias("fix"), "record")
 
 
 # -------------------------------------------------------------------------------- assembly

@@ -30,14 +30,21 @@ from svduty.sources.people import (
     check_offence_codes,
     date_checks,
     dates,
-    duplicates,
     offence_checks,
     offence_columns,
     person_checks,
     person_columns,
     record,
 )
-from svduty.sources.tables import NO_RECORD, TOKEN_SPEC, Layout, Table, raw, read_table
+from svduty.sources.tables import (
+    NO_RECORD,
+    TOKEN_SPEC,
+    Layout,
+    Table,
+    raw,
+    read_table,
+    repeated_rows,
+)
 
 SPEC: dict[str, ColumnSpec] = {
     "supervision_id": ColumnSpec(True, (
@@ -169,7 +176,7 @@ def checks(table: Table) -> list[Check]:
 
 
 def dedupe(work: pl.DataFrame) -> pl.DataFrame:
-    return duplicates(work, "__id", "supervision_id", "supervision id",
+    return repeated_rows(work, "__id", "supervision_id", "supervision id",
                       "give each supervision period one row and its own id; delete the "
                       "repeated row")
 

@@ -26,7 +26,14 @@ import fastexcel
 import numpy as np
 import polars as pl
 
-from svduty.sources.base import TOKEN_FIELDS, Check, FileError, decode, open_text
+from svduty.sources.base import (
+    TOKEN_FIELDS,
+    Check,
+    FileError,
+    decode,
+    empty_quarantine,
+    open_text,
+)
 from svduty.sources.columns import (
     ColumnSpec,
     has_required,
@@ -346,3 +353,18 @@ def period_of(months: pl.Series, all_dates: pl.Series) -> tuple[date, date]:
 
 
 # ------------------------------------------------------------------- offence code validation
+
+
+def repeated_rows(work: pl.DataFrame, key: str, column: str, what: str, fix: str,
+               value: pl.Expr | None = None) -> pl.DataFrame:
+    """Rows repeating the `key` of an earlier loadable row (`value`: what to report)."""
+    later = work.filter(~pl.col(key).is_first_distinct())
+    if later.height == 0:
+        return empty_quarantine()
+    first = work.filter(pl.col(key).is_first_distinct()).select(
+        key, pl.col("row_number").alias("__first"))
+    return later.join(first, on=key, how="left").select(
+        "row_number", pl.lit(column).alias("column"),
+        (pl.col(key) if value is None else value).alias("value"),
+        pl.format(f"{what} is already given on row {{}}", "__first").alias("reason"),
+        pl.lit(fix).alias("fix"), "record")

@@ -30,14 +30,13 @@ from svduty.sources.people import (
     check_offence_codes,
     date_checks,
     dates,
-    duplicates,
     offence_checks,
     offence_columns,
     person_checks,
     person_columns,
     record,
 )
-from svduty.sources.tables import TOKEN_SPEC, Layout, Table, raw, read_table
+from svduty.sources.tables import TOKEN_SPEC, Layout, Table, raw, read_table, repeated_rows
 
 SPEC: dict[str, ColumnSpec] = {
     "offence_id": ColumnSpec(False, (
@@ -173,10 +172,10 @@ def checks(table: Table) -> list[Check]:
 def dedupe(table: Table, work: pl.DataFrame) -> pl.DataFrame:
     """A repeated offence id, or (without ids) a row repeating an earlier row exactly."""
     if "offence_id" in table.columns:
-        return duplicates(work, "__given_id", "offence_id", "offence id",
+        return repeated_rows(work, "__given_id", "offence_id", "offence id",
                           "give each young person's offence one row and its own id; delete "
                           "the repeated row")
-    return duplicates(work, "record", "person_key", "the same offence (every column equal)",
+    return repeated_rows(work, "record", "person_key", "the same offence (every column equal)",
                       "delete the repeated row; if these are two offences, send the "
                       "offence_id column", value=pl.col("__key"))
 
