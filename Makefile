@@ -30,7 +30,7 @@ bench: install
 	$(BIN)/python bench/ingest.py --shared $(SHARED)
 
 lock:
-	$(BIN)/pip freeze --exclude-editable | sed '1i # Pinned, fully resolved dependency set (pip freeze of a working install). Regenerate with: make lock' > requirements.lock
+	$(BIN)/pip freeze --exclude-editable | sed -E "s/^([A-Za-z0-9_.-]+) @ file:.*-([0-9][^-]*)-cp.*/\1==\2/" | sed '1i # Pinned, fully resolved dependency set (pip freeze of a working install). Regenerate with: make lock' > requirements.lock
 
 clean:
 	rm -rf $(VENV) .pytest_cache

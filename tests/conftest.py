@@ -42,3 +42,40 @@ def partnership_copy(reference_partnership, tmp_path) -> Path:
     dest = tmp_path / "partnership"
     shutil.copytree(reference_partnership, dest)
     return dest
+
+
+@pytest.fixture(scope="session")
+def demo_partnership(tmp_path_factory) -> Path:
+    """The generated Anytown demo (seed 11), built once; tests must not change it.
+    Set SVDUTY_TEST_DEMO to a demo already built with seed 11 to skip the build."""
+    from svduty.demo.build import build_demo
+
+    if os.environ.get("SVDUTY_TEST_DEMO"):
+        return Path(os.environ["SVDUTY_TEST_DEMO"])
+
+    root = tmp_path_factory.mktemp("demo") / "anytown"
+    build_demo(root, seed=11)
+    return root
+
+
+@pytest.fixture(scope="session")
+def devon_police_uk(reference_partnership, tmp_path_factory) -> Path:
+    """The four Devon & Cornwall CSPs with all 21 months of real police.uk street data
+    (2018-10..2019-02, 2024-01..04, 2025-01..12); tests must not change it.
+    Set SVDUTY_TEST_DEVON to a copy already built this way to skip the build."""
+    if os.environ.get("SVDUTY_TEST_DEVON"):
+        return Path(os.environ["SVDUTY_TEST_DEVON"])
+    from svduty.partnership import Partnership
+    from svduty.sources import get_source
+    from svduty.sources.ingest import ingest
+
+    root = tmp_path_factory.mktemp("devon") / "devon-and-cornwall"
+    shutil.copytree(reference_partnership, root)
+    p = Partnership(root)
+    p.config.areas = [a for a in p.config.areas if a.pfa_name.startswith("Devon")]
+    p.save()
+    p = Partnership(root)
+    files = sorted(STREET.glob("*/*devon-and-cornwall-street.csv.gz"))
+    results = ingest(p, get_source("police-uk"), files)
+    assert all(r.status == "loaded" for r in results), [r.message for r in results]
+    return root

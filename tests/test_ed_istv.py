@@ -736,3 +736,81 @@ def test_cli_prints_the_geocoding_note(ready, tmp_path):
     assert out.exit_code == 0, out.output
     assert "assault location geocoded for" in out.output
     no_secrets(out.output)
+
+
+# ------------------------------------------------------------ person-level (under a gateway)
+
+
+def pseudonymised(tmp_path: Path, n: int = 20) -> Path:
+    """An extract with patient identifiers, through `svduty pseudonymise` as the trust would."""
+    from svduty.privacy.keys import load_key, new_key
+    from svduty.privacy.pseudonymise import pseudonymise
+
+    rows = [r | {"forename": f"Pat{i % 7}", "surname": "Example",
+                 "date_of_birth": f"2001-0{1 + i % 7}-15",
+                 "nhs_number": "9434765919" if i % 7 == 0 else ""}
+            for i, r in enumerate(extract(n))]
+    raw = write_csv(tmp_path, rows, name="raw-istv.csv")
+    out = tmp_path / "istv-pseudonymised.csv"
+    pseudonymise(raw, out, load_key(new_key(tmp_path / "trust.key")), "ed-istv")
+    return out
+
+
+def record_gateway(partnership, level: str = "person") -> None:
+    from svduty.partnership import Gateway, Partnership
+
+    partnership.config.gateways.append(Gateway(
+        source="ed-istv", partner="University Hospitals Plymouth", level=level,
+        gateway="Crime and Disorder Act 1998 s.115 with Caldicott Guardian approval"))
+    partnership.save()
+    return Partnership(partnership.root)
+
+
+def test_person_level_file_is_refused_without_a_gateway(ready, tmp_path):
+    path = pseudonymised(tmp_path)
+    [result] = ingest(ready, get_source("ed-istv"), [path])
+    assert result.status == "rejected"
+    assert "s.16(4)" in result.message and 'level = "person"' in result.message
+    assert query(ready.root, "SELECT count(*) FROM events WHERE source = 'ed-istv'") == [(0,)]
+    # A gateway for aggregate data only does not cover person-level data.
+    [again] = ingest(record_gateway(ready, level="aggregate"), get_source("ed-istv"), [path])
+    assert again.status == "rejected"
+
+
+def test_person_level_file_loads_patients_and_tokens_under_a_gateway(ready, tmp_path):
+    path = pseudonymised(tmp_path)
+    [result] = ingest(record_gateway(ready), get_source("ed-istv"), [path])
+    assert result.status == "loaded", result.message
+    assert result.rows_loaded == 20
+    assert "person-level file: 20 of 20 attendances carry a person key" in " ".join(
+        result.notes)
+    people = query(ready.root, """SELECT count(*), count(DISTINCT person_key),
+        min(length(person_key)), any_value(role) FROM involvements i JOIN events e
+        USING (event_id) WHERE e.source = 'ed-istv'""")
+    assert people == [(20, 7, 64, "victim")]  # 7 distinct names x birth dates
+    tokens = dict(query(ready.root, """SELECT field, count(*) FROM person_tokens
+        WHERE source = 'ed-istv' GROUP BY ALL"""))
+    # One token per person and field: person 0's NHS number, everyone's date of birth.
+    assert tokens["nhs_number_token"] == 1 and tokens["dob_token"] == 7
+    assert {"forename_soundex", "surname_token", "dob_year"} <= set(tokens)
+    text = path.read_text()
+    assert "Example" not in text and "9434765919" not in text
+
+
+def test_a_raw_identifier_in_the_key_column_is_quarantined_and_removed(tmp_path):
+    rows = [r | {"person_key": "a" * 64} for r in extract(5)]
+    rows[1]["person_key"] = "Jane Smith 01/02/2003"
+    rows[2]["person_key"] = ""
+    parsed = EdIstv().read(write_csv(tmp_path, rows))
+    [line] = parsed.quarantine.iter_rows(named=True)
+    assert (line["row_number"], line["column"]) == (3, "person_key")
+    assert "Jane" not in line["record"] and "Jane" not in (line["value"] or "")
+    assert parsed.involvements["person_key"].to_list() == ["a" * 64, None, "a" * 64, "a" * 64]
+    reconciles(parsed)
+
+
+def test_anonymised_file_has_patients_without_keys(tmp_path):
+    parsed = EdIstv().read(write_csv(tmp_path, extract(10)))
+    assert parsed.involvements.height == 10
+    assert parsed.involvements["person_key"].null_count() == 10
+    assert parsed.involvements["age_band"][0] == "18-24" and parsed.tokens is None

@@ -270,6 +270,57 @@ def pseudonymise(
 
 
 @app.command()
+def analyse(
+    root: DirArg,
+    out: Annotated[Path, typer.Option("--out", help="Folder for the Results (CSV + JSON).")],
+    period: Annotated[str | None, typer.Option(
+        "--period", help="Months to analyse, START..END, e.g. 2023-04..2025-03 (default: every "
+        "month the police data covers).")] = None,
+    area: Annotated[str | None, typer.Option(
+        "--area", help="One CSP or local authority of the partnership (code or name); default: "
+        "all of them.")] = None,
+    only: Annotated[list[str] | None, typer.Option(
+        "--only", help="Run only these analyses (repeatable): measures, trend, places, times, "
+        "people, health, risk, near_repeat, comparison, quality.")] = None,
+) -> None:
+    """Run every analysis the Strategic Needs Assessment needs and write each Result as CSV
+    with a JSON sidecar (sources, loads, definition version, period, method, parameters,
+    caveats, SQL)."""
+    from svduty.analysis.run import ANALYSES, write_run
+    from svduty.analysis.run import analyse as run_analyses
+    from svduty.analysis.scope import ScopeError
+    from svduty.privacy import audit
+
+    p = open_partnership(root)
+    unknown = set(only or ()) - {m for m, _ in ANALYSES}
+    if unknown:
+        fail(f"unknown analysis {', '.join(sorted(unknown))}; choose from "
+             f"{', '.join(m for m, _ in ANALYSES)}")
+    try:
+        with console.status("Analysing...") as status:
+            run = run_analyses(p, area, period, tuple(only or ()),
+                               progress=lambda what: status.update(f"Analysing: {what}"))
+    except (ScopeError, PartnershipError) as exc:
+        fail(str(exc))
+    index = write_run(run, out)
+    audit.record(p.root, "analyse", scope=run.scope.describe(), out=str(out.resolve()),
+                 results=len(run.results), failures=sorted(run.failures))
+    table = Table(title=f"{run.scope.describe()}: {len(run.results)} Results")
+    for column in ("analysis", "results", "seconds"):
+        table.add_column(column, justify="left" if column == "analysis" else "right")
+    for module, what in ANALYSES:
+        if module in run.seconds:
+            table.add_row(what, "failed" if module in run.failures else str(run.made[module]),
+                          f"{run.seconds[module]:.1f}")
+    console.print(table)
+    for module, message in run.failures.items():
+        err.print(f"[red]{module} failed:[/red] {message}")
+    console.print(f"Results in {out} (index: {index.name})")
+    if run.failures:
+        raise typer.Exit(1)
+
+
+@app.command()
 def demo(root: Annotated[Path, typer.Argument(help="Folder for the demo.")] = Path(
         "demo-partnership"),
          seed: Annotated[int, typer.Option(help="Random seed (same seed, same data).")] = 2024,

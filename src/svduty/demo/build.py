@@ -223,6 +223,9 @@ def ground_truth(hotspots: C.Hotspots, exclusions: pl.DataFrame, yj: pl.DataFram
     yj_cohort = yj.join(cohort_names.rename({"dob": "date_of_birth"}),
                         on=["forename", "date_of_birth"], how="semi")
     reported = ed_rows.filter(pl.Series(ed["reported"].to_list()))
+    cohort_people = pupils[cohort.tolist()]["person"].implode()
+    cohort_ed = ed_rows.filter(pl.Series(ed.select(pl.col("person").is_in(cohort_people))
+                                         .to_series().to_list()))
     return {
         "banner": BANNER,
         "hotspots": {
@@ -236,6 +239,8 @@ def ground_truth(hotspots: C.Hotspots, exclusions: pl.DataFrame, yj: pl.DataFram
             "planted_in_ed": X.COHORT_ED,
             "exclusion_ids": sorted(in_cohort["exclusion_id"].to_list()),
             "youth_justice_offence_ids": sorted(yj_cohort["offence_id"].to_list()),
+            # every ED attendance of a cohort member: the planted ones and any by chance
+            "ed_attendance_ids": sorted(cohort_ed["attendance_id"].to_list()),
         },
         "under_reporting": {
             "planted_unreported_share": round(1 - reported.height / ed_rows.height, 4),

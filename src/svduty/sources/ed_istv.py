@@ -31,6 +31,7 @@ import polars as pl
 
 from svduty.sources.base import (
     EVENT_COLUMNS,
+    INVOLVEMENT_COLUMNS,
     LSOA_FORMAT,
     QUARANTINE_COLUMNS,
     Check,
@@ -39,6 +40,7 @@ from svduty.sources.base import (
     conform,
     empty_quarantine,
     open_text,
+    person_tokens,
     run_checks,
 )
 from svduty.sources.columns import (
@@ -51,9 +53,11 @@ from svduty.sources.columns import (
     parse_sex,
     parse_time,
 )
+from svduty.sources.people import PERSON, PERSON_KEY, bad_key
 from svduty.sources.tables import (
     EARLIEST,
     NO_RECORD,
+    TOKEN_SPEC,
     Layout,
     Table,
     check_header,
@@ -119,6 +123,9 @@ SPEC: dict[str, ColumnSpec] = {
     "lsoa_code": ColumnSpec(False, LSOA_ALIASES),
     "easting": ColumnSpec(False, ("x", "grid x", "eastings", "x coordinate", "os easting")),
     "northing": ColumnSpec(False, ("y", "grid y", "northings", "y coordinate", "os northing")),
+    # Person-level mode (only under a recorded lawful gateway): `svduty pseudonymise` output.
+    "person_key": ColumnSpec(False, PERSON["person_key"].aliases),
+    **TOKEN_SPEC,
 }
 FREE_TEXT = ("assault_location_description", "assault_method_other")
 WITHHELD = "[free text withheld]"
@@ -200,7 +207,10 @@ class EdIstv:
     name: ClassVar[str] = "ed-istv"
     description: ClassVar[str] = (
         "emergency department assault attendances (ISTV minimum data set), anonymised")
-    person_level_health: ClassVar[bool] = False  # anonymised: no person keys
+    # Anonymised as the ISTV data set is; a file carrying person keys is person-level health
+    # data and needs a recorded lawful gateway (checked by ingest after reading).
+    person_level_health: ClassVar[bool] = False
+    health_or_care: ClassVar[bool] = True
 
     def read(self, path: Path) -> IstvParsed:
         path = Path(path)
@@ -214,11 +224,14 @@ class EdIstv:
         rows = work.filter(~pl.col("row_number").is_in(bad))
         return IstvParsed(
             events=to_events(rows),
+            involvements=patients(rows),
+            tokens=tokens_of(rows, table),
             quarantine=conform(quarantine, QUARANTINE_COLUMNS),
             rows_read=work.height,
             period=header.get("period") or file_period(rows, work),
             scope=scope_of(rows),
-            notes=[*column_notes(table), *header.get("notes", []), *value_notes(rows)],
+            notes=[*column_notes(table), *header.get("notes", []), *value_notes(rows),
+                   *key_notes(rows, table)],
             free_text=rows.select("row_number", pl.col("__text").alias("text")),
         )
 
@@ -445,17 +458,26 @@ def normalise(table: Table) -> pl.DataFrame:
         pl.coalesce(band_of(raw(table, "age_band")),
                     age_band(parse_age(raw(table, "age")))).alias("__band"),
         parse_sex(sex).alias("__sex"),
+        parse_age(raw(table, "age")).alias("__age"),
+        raw(table, "person_key").str.strip_chars().str.to_lowercase().alias("__key"),
     ).with_columns(record_id(table).alias("__id"))
 
 
 def record(table: Table) -> pl.Expr:
     """Each row as JSON for quarantine, with any free text replaced by a marker."""
     free = {table.columns[c] for c in FREE_TEXT if c in table.columns}
+    key = table.columns.get("person_key")
     own = [c for c in table.frame.columns if c != "row_number"]
-    return pl.struct([
-        pl.when(pl.col(c).is_not_null()).then(pl.lit(WITHHELD)).alias(c) if c in free
-        else pl.col(c) for c in own
-    ]).struct.json_encode().alias("record")
+
+    def shown(c: str) -> pl.Expr:
+        if c in free:
+            return pl.when(pl.col(c).is_not_null()).then(pl.lit(WITHHELD)).alias(c)
+        if c == key:  # a raw identifier sent in place of a key is never kept
+            bad = pl.col(c).is_not_null() & ~pl.col(c).str.strip_chars().str.to_lowercase()\
+                .str.contains(PERSON_KEY)
+            return pl.when(bad).then(pl.lit("[removed]")).otherwise(pl.col(c)).alias(c)
+        return pl.col(c)
+    return pl.struct([shown(c) for c in own]).struct.json_encode().alias("record")
 
 
 def record_id(table: Table) -> pl.Expr:
@@ -476,7 +498,7 @@ def checks(table: Table) -> list[Check]:
                                           "assault")
                if not c.reason.startswith("no location")] if grid else []
     return (date_checks(table) + arrival_checks(table) + coded_checks(table)
-            + person_checks(table) + located + [no_location(table)])
+            + person_checks(table) + key_checks(table) + located + [no_location(table)])
 
 
 def own(table: Table, *canonical: str) -> str:
@@ -577,6 +599,20 @@ def person_checks(table: Table) -> list[Check]:
     return checks
 
 
+def key_checks(table: Table) -> list[Check]:
+    """A person key, where the file has them, must be a `svduty pseudonymise` token. An empty
+    key is allowed: the attendance loads without a person (see `key_notes`)."""
+    if "person_key" not in table.columns:
+        return []
+    return [Check(
+        bad_key(), "person_key",
+        "not a pseudonymous key (64 lower-case hexadecimal characters from `svduty "
+        "pseudonymise`): raw identifiers must never be sent",
+        "run `svduty pseudonymise --source ed-istv` on the extract before sending it and send "
+        "its output; delete this copy",
+        pl.format("[removed: {} characters]", pl.col("__key").str.len_chars()))]
+
+
 def no_location(table: Table) -> Check:
     return Check(
         pl.col("__text").is_null() & pl.col("__lsoa").is_null() & pl.col("__e").is_null()
@@ -631,6 +667,35 @@ def to_events(rows: pl.DataFrame) -> pl.DataFrame:
         context_of().alias("context"),
     )
     return conform(events, EVENT_COLUMNS)
+
+
+def patients(rows: pl.DataFrame) -> pl.DataFrame:
+    """One involvement per attendance: the patient, a victim of assault. The person key is
+    present only in person-level files received under a recorded lawful gateway."""
+    return conform(rows.select(
+        pl.col("__id").alias("source_record_id"),
+        "row_number",
+        pl.col("__key").alias("person_key"),
+        pl.lit("victim").alias("role"),
+        pl.col("__age").alias("age"),
+        pl.coalesce("__band", age_band(pl.col("__age"))).alias("age_band"),
+        pl.col("__sex").alias("sex"),
+    ), INVOLVEMENT_COLUMNS)
+
+
+def tokens_of(rows: pl.DataFrame, table: Table) -> pl.DataFrame | None:
+    """Linkage tokens of person-level files (none for anonymised files)."""
+    if "person_key" not in table.columns:
+        return None
+    return person_tokens(rows.with_columns(pl.col("__key").alias("person_key")), table.columns)
+
+
+def key_notes(rows: pl.DataFrame, table: Table) -> list[str]:
+    if "person_key" not in table.columns:
+        return []
+    keyed = rows.filter(pl.col("__key").is_not_null()).height
+    return [f"person-level file: {keyed:,} of {rows.height:,} attendances carry a person key "
+            "(the rest load without one)"]
 
 
 def file_period(rows: pl.DataFrame, work: pl.DataFrame) -> tuple[date, date]:

@@ -197,6 +197,8 @@ def read_file(
     try:
         check_gateway(partnership, source, path)
         parsed = source.read(path)
+        if carries_people(source, parsed):  # e.g. an ED file with person keys
+            check_gateway(partnership, source, path, person_level=True)
         locate = getattr(source, "locate", None)
         if locate is not None:  # readers of free-text locations (ED ISTV)
             parsed = locate(parsed, context.gazetteer(partnership, wh))
@@ -287,11 +289,21 @@ def audit_result(partnership: Partnership, source: Source, result: FileResult,
                      superseded=result.superseded)
 
 
-def check_gateway(partnership: Partnership, source: Source, path: Path) -> None:
-    """Refuse person-level health or social-care data without a recorded lawful gateway."""
-    if not getattr(source, "person_level_health", False):
+def carries_people(source: Source, parsed: Parsed) -> bool:
+    """Whether a health or social-care file turned out to be person-level (keys present)."""
+    people = parsed.involvements
+    return (getattr(source, "health_or_care", False) and people is not None
+            and people.get_column("person_key").is_not_null().any())
+
+
+def check_gateway(partnership: Partnership, source: Source, path: Path,
+                  person_level: bool = False) -> None:
+    """Refuse person-level health or social-care data without a recorded lawful gateway for
+    person-level data from that source."""
+    if not (person_level or getattr(source, "person_level_health", False)):
         return
-    if any(g.source == source.name for g in partnership.config.gateways):
+    if any(g.source == source.name and g.level.startswith("person")
+           for g in partnership.config.gateways):
         return
     raise FileError(
         path,
@@ -299,7 +311,8 @@ def check_gateway(partnership: Partnership, source: Source, path: Path) -> None:
         "Duty: s.16(4) of the Police, Crime, Sentencing and Courts Act 2022 does not let these "
         "bodies disclose personal information under the Duty",
         "aggregated or anonymised data; or record another lawful gateway for this flow in "
-        f"partnership.toml ([[gateways]] source = \"{source.name}\", partner, gateway, level)",
+        f"partnership.toml ([[gateways]] source = \"{source.name}\", partner, gateway, "
+        'level = "person")',
     )
 
 

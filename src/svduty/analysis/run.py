@@ -1,0 +1,86 @@
+"""Run every analysis for one Scope and write the Results (`svduty analyse`).
+
+Each analysis module exposes ``analyse(data: Data) -> list[Result]``. They run in the order
+below; one failing analysis is reported and the others still run, so a partnership without
+(say) ED data still gets everything else.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from svduty.analysis.data import Data
+from svduty.analysis.result import Result
+from svduty.analysis.scope import Scope, resolve_scope
+from svduty.partnership import Partnership
+
+# (module, what it covers): one module per section of the Strategic Needs Assessment.
+ANALYSES: tuple[tuple[str, str], ...] = (
+    ("measures", "Home Office core measures"),
+    ("trend", "volume and trend"),
+    ("places", "places and hotspots"),
+    ("times", "times"),
+    ("people", "people and cohorts"),
+    ("health", "health view and under-reporting"),
+    ("risk", "risk factors"),
+    ("near_repeat", "near repeats"),
+    ("comparison", "comparison with the force area"),
+    ("quality", "data quality"),
+)
+
+
+@dataclass
+class Run:
+    """What `analyse` produced: the Results, failures and timings per analysis."""
+
+    scope: Scope
+    results: list[Result] = field(default_factory=list)
+    failures: dict[str, str] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    made: dict[str, int] = field(default_factory=dict)  # Results per analysis
+
+
+def analyse(partnership: Partnership, area: str | None = None, period: str | None = None,
+            only: tuple[str, ...] = (), progress: Callable[[str], None] | None = None) -> Run:
+    """Run the analyses (all, or those named in `only`) for the resolved Scope."""
+    with partnership.warehouse(read_only=True) as wh:
+        scope = resolve_scope(partnership, wh, area, period)
+        run = Run(scope)
+        for module, what in ANALYSES:
+            if only and module not in only:
+                continue
+            if progress:
+                progress(what)
+            started = time.perf_counter()
+            try:
+                analysis = importlib.import_module(f"svduty.analysis.{module}")
+                made = analysis.analyse(Data(wh, scope))
+                run.results += made
+                run.made[module] = len(made)
+            except Exception as exc:  # reported per analysis; the rest still run
+                run.failures[module] = f"{type(exc).__name__}: {exc}"
+            run.seconds[module] = round(time.perf_counter() - started, 3)
+    return run
+
+
+def write_run(run: Run, out: Path) -> Path:
+    """Every Result as CSV + JSON sidecar, and `index.json` listing them."""
+    out.mkdir(parents=True, exist_ok=True)
+    for result in run.results:
+        result.write(out)
+    index = {
+        "scope": run.scope.describe(), "definition_version": run.scope.definition_version,
+        "police_source": run.scope.police_source,
+        "period": [run.scope.start.isoformat(), run.scope.end.isoformat()],
+        "results": [{"name": r.name, "title": r.meta.title, "rows": r.table.height}
+                    for r in run.results],
+        "failures": run.failures, "seconds": run.seconds, "made": run.made,
+    }
+    path = out / "index.json"
+    path.write_text(json.dumps(index, indent=2) + "\n", "utf-8")
+    return path
