@@ -59,7 +59,7 @@ def demo_partnership(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def devon_police_uk(reference_partnership, tmp_path_factory) -> Path:
+def devon_police_uk(request, tmp_path_factory) -> Path:
     """The four Devon & Cornwall CSPs with all 21 months of real police.uk street data
     (2018-10..2019-02, 2024-01..04, 2025-01..12); tests must not change it.
     Set SVDUTY_TEST_DEVON to a copy already built this way to skip the build."""
@@ -70,9 +70,10 @@ def devon_police_uk(reference_partnership, tmp_path_factory) -> Path:
     from svduty.sources.ingest import ingest
 
     root = tmp_path_factory.mktemp("devon") / "devon-and-cornwall"
-    shutil.copytree(reference_partnership, root)
+    shutil.copytree(request.getfixturevalue("reference_partnership"), root)
     p = Partnership(root)
     p.config.areas = [a for a in p.config.areas if a.pfa_name.startswith("Devon")]
+    p.config.name = "Devon & Cornwall partnership (8 CSPs)"
     p.save()
     p = Partnership(root)
     files = sorted(STREET.glob("*/*devon-and-cornwall-street.csv.gz"))

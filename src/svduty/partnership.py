@@ -221,8 +221,10 @@ def init_partnership(
             areas[area.csp_code] = area
     ordered = sorted(areas.values(), key=lambda a: a.csp_name)
     if name is None:
+        forces = sorted({a.pfa_name for a in ordered})
+        forces_text = ", ".join(forces[:-1]) + (" and " if len(forces) > 1 else "") + forces[-1]
         name = " and ".join(a.csp_name for a in ordered) if len(ordered) <= 3 else (
-            f"{ordered[0].pfa_name} partnership ({len(ordered)} CSPs)")
+            f"{forces_text} partnership ({len(ordered)} CSPs)")
     return create_partnership(root, Config(name=name, created=date.today(), areas=ordered),
                               template)
 

@@ -232,7 +232,7 @@ def ground_truth(hotspots: C.Hotspots, exclusions: pl.DataFrame, yj: pl.DataFram
             "persistent": hotspots.areas["persistent-centre"] + hotspots.areas[
                 "persistent-estate"],
             "emerging": hotspots.areas["emerging"],
-            "detail": hotspots.areas, "lift": C.HOTSPOT_LIFT,
+            "detail": hotspots.areas, "level_x_median_risk": C.HOTSPOT_LEVEL,
             "emerging_from": C.months()[C.MONTHS - 12].isoformat()},
         "cohort": {
             "pupils": len(cohort), "planted_in_youth_justice": X.COHORT_YJ,

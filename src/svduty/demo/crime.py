@@ -25,7 +25,10 @@ START = date(2022, 4, 1)
 MONTHS = 42  # April 2022 to September 2025: three financial years and a half
 VIOLENCE_RATE = 42.0  # violence and sexual offences per 1,000 a year (Plymouth: 46)
 DEPRIVATION_EFFECT = 0.45
-HOTSPOT_LIFT = {"persistent-centre": 3.2, "persistent-estate": 2.8, "emerging": 3.5}
+# Relative risk of a planted hotspot LSOA, as a multiple of the median LSOA's risk. A level,
+# not a lift on the LSOA's own risk: a lift on a low-risk centre LSOA would leave it
+# unremarkable, and on the most deprived LSOA would dwarf every other cluster.
+HOTSPOT_LEVEL = {"persistent-centre": 6.0, "persistent-estate": 4.0, "emerging": 8.0}
 KNIFE = {"2": 0.35, "5D": 0.3, "5E": 0.2, "34B": 0.12, "34A": 0.15, "8N": 0.035, "9A": 0.04,
          "105A": 0.01, "1": 0.4, "10D": 1.0, "10C": 0.0}
 FIREARM = {"2": 0.05, "5D": 0.02, "34B": 0.01, "1": 0.05, "10C": 0.0, "81": 1.0}
@@ -50,13 +53,14 @@ class Hotspots:
 
     areas: dict[str, list[str]]
 
-    def lift(self, codes: np.ndarray, month_index: int) -> np.ndarray:
-        out = np.ones(len(codes))
+    def risk(self, codes: np.ndarray, month_index: int, base: np.ndarray) -> np.ndarray:
+        """`base` risk with each hotspot LSOA set to its level (x the median risk); the
+        emerging one only in the last twelve months."""
+        out, median = base.copy(), float(np.median(base))
         for name, members in self.areas.items():
-            factor = HOTSPOT_LIFT[name]
-            if name == "emerging":
-                factor = factor if month_index >= MONTHS - 12 else 1.0
-            out[np.isin(codes, members)] *= factor
+            if name == "emerging" and month_index < MONTHS - 12:
+                continue
+            out[np.isin(codes, members)] = HOTSPOT_LEVEL[name] * median
         return out
 
 
@@ -113,7 +117,7 @@ def generate_crimes(geo: Geography, rng: np.random.Generator, hotspots: Hotspots
     frames = []
     for m, month in enumerate(months()):
         trend = 1 + 0.02 * (m / 12)
-        lift = hotspots.lift(codes, m) * rr * season[str(month.month)] * trend
+        lift = hotspots.risk(codes, m, rr) * season[str(month.month)] * trend
         for offence, rate in rates.items():
             expected = rate * scale * residents / 1000 / 12 * lift
             counts = rng.poisson(expected)
