@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import ibis
+import ibis.expr.operations as ops
 import ibis.expr.types as ir
 import polars as pl
 
@@ -76,8 +77,12 @@ class Data:
 
     def fetch(self, expr: ir.Table, sources: tuple[str, ...] | None = None) -> pl.DataFrame:
         """Run `expr` in the engine and return a Polars frame; record its SQL and loads."""
-        self.queries.append(str(ibis.to_sql(expr)))
-        frame = expr.to_polars()
+        sql = str(ibis.to_sql(expr))  # compiled once: what is recorded is what runs
+        self.queries.append(sql)
+        if expr.op().find(ops.InMemoryTable):  # Ibis registers memtables as it runs
+            frame = expr.to_polars()
+        else:
+            frame = self.wh.con.sql(sql).pl()
         if "load_id" in frame.columns:
             self.loads.update(frame.get_column("load_id").drop_nulls().unique().to_list())
         if "source" in frame.columns:
@@ -99,8 +104,9 @@ class Data:
                                       else self.scope.lad_codes))
         joined = p.inner_join(a, p.lsoa_code == a.lsoa21_code)
         expr = joined.group_by(level).aggregate(residents=joined.residents.sum())
-        self.queries.append(str(ibis.to_sql(expr)))
-        return expr.to_polars().with_columns(pl.col("residents").cast(pl.Float64))
+        sql = str(ibis.to_sql(expr))
+        self.queries.append(sql)
+        return self.wh.con.sql(sql).pl().with_columns(pl.col("residents").cast(pl.Float64))
 
     def meta(self, name: str, title: str, method: str, *, geography: str = "",
              parameters: dict | None = None, caveats: list[str] | None = None) -> Meta:

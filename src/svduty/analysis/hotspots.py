@@ -83,15 +83,17 @@ def gi_star(counts: np.ndarray, weights: Weights, seed: int = SEED,
                              "p_sim": nan, "p_norm": nan, "p_fdr": nan, "class": [NONE] * n})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        g = G_Local(y, weights.w, transform="B", star=True, permutations=PERMUTATIONS,
+        g = G_Local(y, weights.w, transform="B", star=True,
+                    permutations=PERMUTATIONS if inference == "permutation" else 0,
                     seed=seed, n_jobs=1, keep_simulations=False)
     p_norm = 2 * stats.norm.sf(np.abs(g.Zs))
-    p_fdr = multipletests(g.p_sim if inference == "permutation" else p_norm, alpha=ALPHA,
+    p_sim = g.p_sim if inference == "permutation" else np.full(n, np.nan)
+    p_fdr = multipletests(p_sim if inference == "permutation" else p_norm, alpha=ALPHA,
                           method=FDR_METHOD)[1]
     significant = p_fdr < ALPHA
     cls = np.where(significant & (g.Zs > 0), HOT, np.where(significant, COLD, NONE))
     return pl.DataFrame({"lsoa21_code": weights.codes, "gi_star": g.Gs, "z_score": g.Zs,
-                         "p_sim": g.p_sim, "p_norm": p_norm, "p_fdr": p_fdr, "class": cls})
+                         "p_sim": p_sim, "p_norm": p_norm, "p_fdr": p_fdr, "class": cls})
 
 
 def gi_star_periods(period_counts: pl.DataFrame, weights: Weights) -> pl.DataFrame:

@@ -194,9 +194,9 @@ def classification_results(data: Data, lsoas: pl.DataFrame,
         "(periods with no serious violence are left out). Within a period, significance is "
         "taken as sfhotspot's hotspot_classify takes it: the two-sided normal p-value of the "
         "z-score (p_norm), with the false discovery rate controlled across LSOAs (p_fdr). "
-        "Conditional-permutation p-values (p_sim, seed: the base seed plus the period's "
-        "index) are shown beside them; they cannot fall below 1/(permutations + 1), so with a "
-        "period's few events almost nothing would survive FDR control.",
+        "Conditional-permutation p-values are not used per period (p_sim is empty): they "
+        "cannot fall below 1/(permutations + 1), so with a period's few events almost nothing "
+        "would survive FDR control.",
         geography=geography(data, "LSOA 2021"),
         parameters=params, caveats=caveats)
     table = hs.classify(per, n_recent).join(names, on="lsoa21_code", how="left")
@@ -228,7 +228,7 @@ def classify_parameters(weights: hs.Weights, used: list[int], starts: list[date]
     return hs.gi_parameters(weights) | {
         "period_months": hs.PERIOD_MONTHS, "periods": len(used),
         "period_starts": [starts[p].isoformat() for p in used],
-        "period_seeds": [hs.SEED + p for p in used], "recent_periods": n_recent,
+        "recent_periods": n_recent,
         "recent_rule": rule, "recent_prop": n_recent / len(used),
         "hotspot_prop": hs.HOTSPOT_PROP, "persistent_prop": hs.PERSISTENT_PROP,
         "emerging_rule": "share of older periods hot < hotspot_prop and share of recent "
