@@ -82,7 +82,7 @@ class Data:
         if expr.op().find(ops.InMemoryTable):  # Ibis registers memtables as it runs
             frame = expr.to_polars()
         else:
-            frame = self.wh.con.sql(sql).pl()
+            frame = self.wh.con.sql(sql).pl().cast(expr.schema().to_polars())  # Ibis types
         if "load_id" in frame.columns:
             self.loads.update(frame.get_column("load_id").drop_nulls().unique().to_list())
         if "source" in frame.columns:
