@@ -30,8 +30,17 @@ def measure(root: Path, area: str | None, queue: mp.Queue) -> None:
     run = analyse(Partnership(root), area=area)
     seconds = time.perf_counter() - start
     write_run(run, root / "bench-results" / (area or "all").replace(" ", "-"))
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_mib()
     queue.put((seconds, peak, len(run.results), run.failures, run.seconds))
+
+
+def peak_mib() -> float:
+    """This process's own peak resident memory (VmHWM). Not ru_maxrss: Linux carries the
+    parent's peak across fork and exec into a spawned child's ru_maxrss."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def timed(root: Path, area: str | None) -> tuple:

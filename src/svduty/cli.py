@@ -320,6 +320,44 @@ def analyse(
         raise typer.Exit(1)
 
 
+class EditionChoice(StrEnum):
+    restricted = "restricted"
+    published = "published"
+    both = "both"
+
+
+@app.command()
+def assess(
+    root: DirArg,
+    out: Annotated[Path, typer.Option("--out", help="Folder for the assessment (one "
+                                      "sub-folder per edition).")],
+    period: Annotated[str | None, typer.Option(
+        "--period", help="Months to assess, START..END, e.g. 2023-04..2025-03.")] = None,
+    area: Annotated[str | None, typer.Option(
+        "--area", help="One force area, CSP or local authority of the partnership.")] = None,
+    edition: Annotated[EditionChoice, typer.Option(
+        "--edition", help="restricted (OFFICIAL-SENSITIVE, small counts kept), published "
+        "(OFFICIAL, disclosure-controlled) or both.")] = EditionChoice.both,
+) -> None:
+    """Build the Strategic Needs Assessment: sna.html, sna.pdf, sna.docx, tables/*.csv and
+    manifest.json for each edition, from a fresh run of every analysis."""
+    from svduty.analysis.scope import ScopeError
+    from svduty.assessment.build import assess as build
+
+    p = open_partnership(root)
+    editions = (("restricted", "published") if edition is EditionChoice.both
+                else (edition.value,))
+    try:
+        with console.status("Building the assessment...") as status:
+            built = build(p, out, area, period, editions,
+                          progress=lambda m: status.update(f"Assessment: {m}"))
+    except (ScopeError, PartnershipError) as exc:
+        fail(str(exc))
+    for name, paths in built.items():
+        console.print(f"[bold]{name}[/bold] edition: " + ", ".join(
+            str(path) for path in paths.values()))
+
+
 @app.command()
 def demo(root: Annotated[Path, typer.Argument(help="Folder for the demo.")] = Path(
         "demo-partnership"),

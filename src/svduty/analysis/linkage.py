@@ -2,24 +2,33 @@
 
 Each source builds its `person_key` from its own strongest identifier (NHS number in health,
 UPN in schools, PNC id in youth justice and probation), so one person has a different key in
-each source. This module links keys across sources with deterministic rules on the hashed
-linkage tokens and joins the links into one cross-source person id (connected components,
-union-find). A pair of keys is linked when any rule holds:
+each source. This module links keys across sources with Splink, probabilistic record linkage
+(Fellegi-Sunter) on the hashed linkage tokens, and joins the links into one cross-source
+person id (connected components).
 
-- ``shared identifier``: the same NHS number, UPN or PNC id token;
-- ``dob + forename + surname``: the same date of birth, forename and surname tokens;
-- ``dob + forename soundex + surname soundex``: the same date of birth and Soundex codes of
-  both names (catches misspelt names);
-- ``swapped dob + forename + surname``: one record's date of birth with day and month swapped
-  equals the other's, and forename and surname tokens agree (catches transposed dates).
+The tokens are keyed hashes (HMAC), so every comparison is exact: two tokens agree or not.
+Each key becomes one record with its tokens pivoted wide (the most frequent token of each
+field). Splink compares records from different sources only (``link_only``) on date of birth
+(exact, day and month swapped, same year), forename (exact, same Soundex, same initial),
+surname (exact, same NYSIIS, same Soundex) and any identifier two sources share (PNC id),
+with term-frequency adjustments on exact dates of birth and names (a shared rare surname
+counts for more than a shared common one). It trains the model (probability two random
+records match from a strict deterministic rule; u from random pairs with a fixed seed; m by
+expectation maximisation on two blocking passes), scores the pairs the blocking rules
+generate, and joins pairs scoring at least :data:`THRESHOLD` into people.
 
-Splink (probabilistic linkage, the project's intended tool) is not installed; these rules are
-its deterministic stand-in and say so in every Result that uses them.
+Where Splink cannot run (fewer than :data:`MIN_RECORDS` keys, a single source, or training
+fails) the deterministic rules in :data:`RULES` are used instead and the returned
+:class:`Linkage` says so in its method and caveats.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 import ibis
 import ibis.expr.types as ir
@@ -27,9 +36,20 @@ import polars as pl
 
 from svduty.analysis.data import Data
 
+THRESHOLD = 0.95  # match probability at or above which two keys are the same person
+SEED = 11  # random sampling seed for u estimation (results are repeatable)
+MAX_PAIRS_U = 2e6  # random pairs sampled to estimate u
+RECALL = 0.8  # assumed recall of the strict rule used to estimate the prior
+IDENTIFIER_M = 0.95  # assumed share of true matches whose shared identifier agrees
+MIN_RECORDS = 50  # fewer keys than this: deterministic rules
+REPORT_THRESHOLDS = (0.5, 0.9, 0.95, 0.99)
+
 IDENTIFIER_FIELDS = ("nhs_number_token", "upn_token", "pnc_id_token")
 NAME_FIELDS = ("forename_token", "surname_token", "forename_soundex", "surname_soundex")
-RULES = {
+WIDE_FIELDS = ("dob_token", "dob_swapped", "dob_year", "forename_token", "forename_soundex",
+               "forename_initial", "surname_token", "surname_nysiis", "surname_soundex",
+               "postcode_sector", *IDENTIFIER_FIELDS)
+DETERMINISTIC_RULES = {
     "shared identifier": "the same NHS number, UPN or PNC id token",
     "dob + forename + surname": "the same date of birth, forename and surname tokens",
     "dob + forename soundex + surname soundex":
@@ -38,26 +58,76 @@ RULES = {
         "one date of birth equals the other with day and month swapped; forename and surname "
         "tokens agree",
 }
-METHOD = ("Deterministic multi-rule record linkage on hashed tokens (Splink, the intended "
-          "probabilistic tool, is not installed). Keys from different sources are linked when "
-          "any rule holds: " + "; ".join(f"{k} ({v})" for k, v in RULES.items())
-          + ". Linked keys are joined into one person (connected components).")
+# Splink blocking rules: label -> SQL on the left (l) and right (r) records. Each is selective
+# (never a low-cardinality field alone); a pair is scored once, under the first that admits it.
+BLOCKING = {
+    "splink: same date of birth": "l.dob_token = r.dob_token",
+    "splink: date of birth with day and month swapped":
+        "l.dob_token = r.dob_swapped OR l.dob_swapped = r.dob_token",
+    "splink: same forename and surname": "l.forename_token = r.forename_token "
+                                         "AND l.surname_token = r.surname_token",
+    "splink: same surname and year of birth": "l.surname_token = r.surname_token "
+                                              "AND l.dob_year = r.dob_year",
+    "splink: same PNC id": "l.pnc_id_token = r.pnc_id_token",
+}
+RULES = {**{k: f"pairs first generated by blocking on {v} and scored by Splink at match "
+            f"probability >= {THRESHOLD}" for k, v in BLOCKING.items()},
+         **DETERMINISTIC_RULES}
+PRIOR_RULE = "l.dob_token = r.dob_token AND l.forename_token = r.forename_token " \
+             "AND l.surname_token = r.surname_token"
+EM_RULES = ("l.dob_token = r.dob_token",
+            "l.forename_token = r.forename_token AND l.surname_token = r.surname_token")
+
+METHOD = (
+    "Probabilistic record linkage with Splink (Fellegi-Sunter model, DuckDB backend) on the "
+    "hashed linkage tokens. Each person key is one record (its most frequent token of each "
+    "field); records from different sources are compared on date of birth (exact / day and "
+    "month swapped / same year), forename (exact / Soundex / initial), surname (exact / NYSIIS "
+    "/ Soundex) and the PNC id where two sources carry it (its m fixed at "
+    f"{IDENTIFIER_M}, its u at one over the number of distinct ids), all exact agreement of "
+    "hashes, with "
+    "term-frequency adjustments on exact date of birth and names. Pairs come from selective "
+    "blocking rules (" + "; ".join(BLOCKING.values()) + "). The prior is estimated from a "
+    f"strict rule (same date of birth, forename and surname; recall assumed {RECALL}), u by "
+    f"random sampling ({MAX_PAIRS_U:.0e} pairs, seed {SEED}), m by expectation maximisation "
+    "blocked on date of birth and then on forename and surname. Pairs with match probability "
+    f">= {THRESHOLD} are joined into people (connected components).")
+FALLBACK_METHOD = (
+    "Deterministic multi-rule record linkage on hashed tokens (the fallback to Splink). Keys "
+    "from different sources are linked when any rule holds: "
+    + "; ".join(f"{k} ({v})" for k, v in DETERMINISTIC_RULES.items())
+    + ". Linked keys are joined into one person (connected components).")
 CAVEATS = [
+    "People are linked across sources by a probabilistic model on hashed identifiers: hashes "
+    "can only agree or disagree, so near-misses in names are caught only through the phonetic "
+    f"codes; pairs below match probability {THRESHOLD} stay apart and two different people "
+    "with the same date of birth and a rare shared name can be wrongly joined.",
+    "The model is trained on these records: a kind of difference never seen between matched "
+    "records in training (say a forename that differs but sounds the same) is weighted "
+    "strongly against a match; the trained weights are in the parameters (match_weights).",
+    "Sources with no linkage tokens (the police extract carries person keys only) cannot be "
+    "linked to other sources; keys within one source are compared only through a third.",
+]
+FALLBACK_CAVEATS = [
     "People are linked across sources by deterministic rules on hashed identifiers, not by "
     "probabilistic (Splink) linkage: records with two errors at once (say a misspelt surname "
     "and a swapped date of birth) are missed, and two different people who share a date of "
     "birth and name would be wrongly joined.",
-    "Sources with no linkage tokens (the police extract carries person keys only) cannot be "
-    "linked to other sources; keys within one source are not merged.",
+    CAVEATS[-1],
 ]
+
+Fetch = Callable[[ir.Table], pl.DataFrame]
 
 
 @dataclass
 class Linkage:
-    """Cross-source person ids and the matched pairs behind them."""
+    """Cross-source person ids and the matched pairs behind them, with how they were made."""
 
     ids: pl.DataFrame  # source, person_key, person_id (every key with tokens)
-    pairs: pl.DataFrame  # source_a, key_a, source_b, key_b, rule
+    pairs: pl.DataFrame  # source_a, key_a, source_b, key_b, rule (+ match_probability)
+    method: str = METHOD
+    parameters: dict[str, Any] = field(default_factory=dict)
+    caveats: list[str] = field(default_factory=lambda: list(CAVEATS))
 
     def person_ids(self, keys: pl.DataFrame) -> pl.DataFrame:
         """`keys` (columns source, person_key, ...) with `person_id`; keys without tokens
@@ -74,25 +144,203 @@ class Linkage:
 
 def link(data: Data) -> Linkage:
     """Link every key in `person_tokens` across sources; run once and reuse."""
-    t = data.table("person_tokens").select("source", "person_key", "field", "token")
-    frames = [data.fetch(identifier_pairs(t), ("person_tokens",)),
-              data.fetch(name_pairs(t), ("person_tokens",))]
+    t = data.table("person_tokens")
+    tokens = data.fetch(t.select("source", "person_key", "field", "token", "load_id"),
+                        ("person_tokens",))
+    return link_tokens(tokens.drop("load_id"), t, data.fetch)
+
+
+def link_tokens(tokens: pl.DataFrame, table: ir.Table | None = None,
+                fetch: Fetch | None = None) -> Linkage:
+    """Link the keys of a long token frame (source, person_key, field, token) with Splink,
+    or with the deterministic rules where Splink cannot run (the reason is in the caveats).
+    `table`/`fetch` run the fallback in the engine; by default it runs on `tokens` in memory."""
+    wide = records(tokens)
+    reason = too_small(wide)
+    if reason is None:
+        try:
+            return splink_link(wide)
+        except Exception as error:  # any training failure falls back
+            reason = f"Splink training failed ({type(error).__name__}: {error})"
+    table = ibis.memtable(tokens) if table is None else table
+    return deterministic(table, fetch or (lambda e: e.to_polars()), reason)
+
+
+def too_small(wide: pl.DataFrame) -> str | None:
+    """Why Splink should not run on these records, or None."""
+    sources = wide["source"].n_unique()
+    if wide.height < MIN_RECORDS:
+        return f"too few keys for Splink ({wide.height} < {MIN_RECORDS})"
+    if sources < 2:
+        return "a single source: nothing to link across"
+    return None
+
+
+# ----------------------------------------------------------------------------- Splink
+
+
+def records(tokens: pl.DataFrame) -> pl.DataFrame:
+    """One record per (source, person_key): each field's most frequent token (ties: the
+    smallest), pivoted wide; absent fields are null columns."""
+    counts = tokens.group_by("source", "person_key", "field", "token").len("n")
+    top = counts.sort(["n", "token"], descending=[True, False]).group_by(
+        "source", "person_key", "field", maintain_order=True).first()
+    wide = top.pivot(on="field", index=["source", "person_key"], values="token")
+    missing = [c for c in WIDE_FIELDS if c not in wide.columns]
+    wide = wide.with_columns(pl.lit(None, pl.String).alias(c) for c in missing)
+    return wide.select("source", "person_key", *WIDE_FIELDS).with_columns(
+        unique_id=pl.concat_str([pl.col("source"), pl.lit(":"), pl.col("person_key")])
+    ).sort("unique_id")
+
+
+def shared_fields(wide: pl.DataFrame, fields: tuple[str, ...]) -> list[str]:
+    """Fields that at least two sources carry (only those can link across sources)."""
+    return [f for f in fields
+            if wide.filter(pl.col(f).is_not_null())["source"].n_unique() >= 2]
+
+
+def comparisons(wide: pl.DataFrame) -> list[Any]:
+    """Exact-agreement comparisons on the hashed fields."""
+    import splink.comparison_level_library as cll
+    import splink.comparison_library as cl
+
+    dob = cl.CustomComparison([
+        cll.NullLevel("dob_token"),
+        cll.ExactMatchLevel("dob_token", term_frequency_adjustments=True),
+        cll.CustomLevel("dob_token_l = dob_swapped_r OR dob_swapped_l = dob_token_r",
+                        "day and month swapped"),
+        cll.ExactMatchLevel("dob_year"),
+        cll.ElseLevel()], "dob", "date of birth")
+    forename = name_comparison("forename", ("soundex", "initial"))
+    surname = name_comparison("surname", ("nysiis", "soundex"))
+    out = [dob, forename, surname]
+    for f in shared_fields(wide, (*IDENTIFIER_FIELDS, "postcode_sector")):
+        out.append(identifier_comparison(wide, f))
+    return out
+
+
+def identifier_comparison(wide: pl.DataFrame, name: str) -> Any:
+    """Exact agreement on `name`, with fixed parameters: random pairs almost never share an
+    identifier, so u is one over the number of distinct tokens rather than sampled; m is
+    IDENTIFIER_M rather than trained, so a person holding two identifiers is not vetoed."""
+    import splink.comparison_level_library as cll
+    import splink.comparison_library as cl
+
+    u = 1 / max(wide[name].n_unique(), 2)
+    return cl.CustomComparison([
+        cll.NullLevel(name),
+        cll.ExactMatchLevel(name).configure(m_probability=IDENTIFIER_M, u_probability=u,
+                                            fix_m_probability=True, fix_u_probability=True),
+        cll.ElseLevel().configure(m_probability=1 - IDENTIFIER_M, u_probability=1 - u,
+                                  fix_m_probability=True, fix_u_probability=True)],
+        name, name)
+
+
+def name_comparison(name: str, codes: tuple[str, ...]) -> Any:
+    import splink.comparison_level_library as cll
+    import splink.comparison_library as cl
+
+    return cl.CustomComparison([
+        cll.NullLevel(f"{name}_token"),
+        cll.ExactMatchLevel(f"{name}_token", term_frequency_adjustments=True),
+        *(cll.ExactMatchLevel(f"{name}_{code}") for code in codes),
+        cll.ElseLevel()], name, name)
+
+
+def blocking(wide: pl.DataFrame) -> dict[str, str]:
+    """The blocking rules whose fields these records carry."""
+    ids = shared_fields(wide, IDENTIFIER_FIELDS)
+    return {k: v for k, v in BLOCKING.items() if "pnc_id" not in v or "pnc_id_token" in ids}
+
+
+def splink_link(wide: pl.DataFrame) -> Linkage:
+    """Train a Splink model on `wide`, score blocked pairs and cluster at THRESHOLD."""
+    from splink import DuckDBAPI, Linker, SettingsCreator
+
+    rules = blocking(wide)
+    settings = SettingsCreator(
+        link_type="link_only", comparisons=comparisons(wide),
+        blocking_rules_to_generate_predictions=list(rules.values()),
+        source_dataset_column_name="source", retain_matching_columns=False,
+        max_iterations=25, em_convergence=1e-4)
+    db = DuckDBAPI()
+    frame = wide.drop("person_key").to_arrow()
+    linker = Linker(db.register(frame, table_name="people"), settings, log_level=logging.WARNING)
+    linker.training.estimate_probability_two_random_records_match([PRIOR_RULE], recall=RECALL)
+    linker.training.estimate_u_using_random_sampling(max_pairs=MAX_PAIRS_U, seed=SEED)
+    for rule in EM_RULES:
+        linker.training.estimate_parameters_using_expectation_maximisation(rule)
+    scored = linker.inference.predict(threshold_match_probability=min(REPORT_THRESHOLDS))
+    predictions = pl.DataFrame(pl.from_arrow(scored.as_pyarrow_table()))
+    pairs = splink_pairs(predictions, list(rules))
+    matched = pairs.filter(pl.col("match_probability") >= THRESHOLD)
+    keys = wide.select("source", "person_key")
+    model = linker.misc.save_model_to_json()
+    params = {"threshold": THRESHOLD, "seed": SEED, "max_pairs_u": MAX_PAIRS_U,
+              "prior_rule": PRIOR_RULE, "prior_recall": RECALL, "em_blocking": list(EM_RULES),
+              "blocking": rules, "link_type": "link_only", "records": wide.height,
+              "probability_two_random_records_match":
+                  model["probability_two_random_records_match"],
+              "match_weights": match_weights(model),
+              "pairs_at_threshold": {str(t): pairs.filter(pl.col("match_probability") >= t)
+                                     .height for t in REPORT_THRESHOLDS}}
+    return Linkage(components(keys, matched), matched, METHOD, params, list(CAVEATS))
+
+
+def match_weights(model: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """The trained model as log2 Bayes factors (m/u) of each comparison level."""
+    out: dict[str, dict[str, float]] = {}
+    for comparison in model["comparisons"]:
+        levels = out.setdefault(comparison["output_column_name"], {})
+        for level in comparison["comparison_levels"]:
+            m, u = level.get("m_probability"), level.get("u_probability")
+            if m and u:
+                levels[level["label_for_charts"]] = round(math.log2(m / u), 2)
+    return out
+
+
+def splink_pairs(predictions: pl.DataFrame, labels: list[str]) -> pl.DataFrame:
+    """Scored pairs as source/key columns, labelled by the blocking rule that made them."""
+    key = pl.col("unique_id_l").str.splitn(":", 2)
+    other = pl.col("unique_id_r").str.splitn(":", 2)
+    pairs = predictions.select(
+        source_a=key.struct.field("field_0"), key_a=key.struct.field("field_1"),
+        source_b=other.struct.field("field_0"), key_b=other.struct.field("field_1"),
+        rule=pl.col("match_key").cast(pl.Int64).replace_strict(dict(enumerate(labels))),
+        match_probability=pl.col("match_probability"), match_weight=pl.col("match_weight"))
+    return ordered(pairs).sort("source_a", "key_a", "source_b", "key_b")
+
+
+# ---------------------------------------------------------------------- deterministic
+
+
+def deterministic(t: ir.Table, fetch: Fetch, reason: str | None = None) -> Linkage:
+    """The deterministic fallback: pairs meeting any of DETERMINISTIC_RULES, joined."""
+    t = t.select("source", "person_key", "field", "token")
+    frames = [fetch(identifier_pairs(t)), fetch(name_pairs(t))]
     pairs = ordered(pl.concat([f.select("source_a", "key_a", "source_b", "key_b", "rule")
-                               for f in frames])).unique()
-    keys = data.fetch(t.select("source", "person_key").distinct(), ("person_tokens",))
-    return Linkage(components(keys, pairs), pairs)
+                               for f in frames])).unique().sort(
+        "source_a", "key_a", "source_b", "key_b", "rule")
+    keys = fetch(t.select("source", "person_key").distinct())
+    caveats = list(FALLBACK_CAVEATS)
+    if reason:
+        caveats.insert(0, f"Splink was not used: {reason}; deterministic rules instead.")
+    params = {"rules": DETERMINISTIC_RULES, "fallback_reason": reason,
+              "pairs_by_rule": dict(pairs.group_by("rule").len().iter_rows())}
+    return Linkage(components(keys, pairs), pairs, FALLBACK_METHOD, params, caveats)
 
 
 def ordered(pairs: pl.DataFrame) -> pl.DataFrame:
     """Each pair written with the alphabetically first source (then key) as `a`."""
     flip = (pl.col("source_a") > pl.col("source_b")) | (
         (pl.col("source_a") == pl.col("source_b")) & (pl.col("key_a") > pl.col("key_b")))
+    rest = [c for c in pairs.columns if c not in ("source_a", "key_a", "source_b", "key_b")]
     return pairs.select(
         *(pl.when(flip).then(pl.col(f"{c}_b")).otherwise(pl.col(f"{c}_a")).alias(f"{c}_a")
           for c in ("source", "key")),
         *(pl.when(flip).then(pl.col(f"{c}_a")).otherwise(pl.col(f"{c}_b")).alias(f"{c}_b")
           for c in ("source", "key")),
-        "rule")
+        *rest)
 
 
 def _side(t: ir.Table, suffix: str) -> ir.Table:

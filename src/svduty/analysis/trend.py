@@ -27,6 +27,10 @@ ALL = "All serious violence"
 PER = 1000.0
 STL_MIN_MONTHS = 24
 SEASONAL_MIN_MONTHS = 24
+# Seasonal ETS is tried only where a category averages this many a month: below it the
+# seasonal terms are noise, and each seasonal fit costs about a second.
+SEASONAL_MIN_MEAN = 100.0
+OUTLOOK_MIN_MEAN = 5.0  # categories rarer than this a month get no outlook (too few)
 FORECAST_MIN_MONTHS = 12
 HORIZON = 12
 MIN_SMOOTHING_LEVEL = 0.05
@@ -240,11 +244,11 @@ def seasonality(monthly: pl.DataFrame, run: list[date]) -> pl.DataFrame:
 # ------------------------------------------------------------------------ outlook
 
 
-def candidates(n: int) -> list[tuple[str, dict]]:
-    """ETS candidates the run length supports (additive error throughout)."""
+def candidates(n: int, mean: float = SEASONAL_MIN_MEAN) -> list[tuple[str, dict]]:
+    """ETS candidates the run length and volume support (additive error throughout)."""
     out = [("ETS(A,N,N)", {"trend": None, "seasonal": None}),
            ("ETS(A,Ad,N)", {"trend": "add", "damped_trend": True, "seasonal": None})]
-    if n >= SEASONAL_MIN_MONTHS:
+    if n >= SEASONAL_MIN_MONTHS and mean >= SEASONAL_MIN_MEAN:
         out += [("ETS(A,N,A)", {"trend": None, "seasonal": "add", "seasonal_periods": 12}),
                 ("ETS(A,Ad,A)", {"trend": "add", "damped_trend": True, "seasonal": "add",
                                  "seasonal_periods": 12})]
@@ -254,7 +258,7 @@ def candidates(n: int) -> list[tuple[str, dict]]:
 def fit_best(y: pd.Series) -> tuple[str, object, dict[str, float]]:
     """The candidate with the lowest AICc, and every candidate's AICc."""
     fits, scores = {}, {}
-    for name, spec in candidates(len(y)):
+    for name, spec in candidates(len(y), float(y.mean())):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             model = ETSModel(y, error="add", **spec,
@@ -272,6 +276,8 @@ def outlook(monthly: pl.DataFrame, run: list[date]) -> tuple[pl.DataFrame, dict]
     if len(run) < FORECAST_MIN_MONTHS:
         return pl.DataFrame(schema=OUTLOOK_SCHEMA), chosen
     for cat, y in series(monthly, run).items():
+        if y.mean() < OUTLOOK_MIN_MEAN:
+            continue
         name, fit, scores = fit_best(y)
         frame = fit.get_prediction(start=len(y), end=len(y) + HORIZON - 1).summary_frame(
             alpha=1 - stats.CONFIDENCE)
@@ -488,10 +494,14 @@ def seasonal_results(data: Data, monthly: pl.DataFrame, run: list[date],
         "AICc is used, and its analytic 95% prediction intervals are reported (lower limits "
         "floored at zero). The smoothing level is kept at or above "
         f"{MIN_SMOOTHING_LEVEL} so the outlook allows the level to drift and intervals widen "
-        "with the horizon. A projection of the recent pattern, not a prediction of the effect "
-        "of any action.",
+        "with the horizon. Seasonal candidates are tried only for categories averaging "
+        f"{SEASONAL_MIN_MEAN:.0f} or more a month, and categories averaging fewer than "
+        f"{OUTLOOK_MIN_MEAN:.0f} a month get no outlook. A projection of the recent pattern, "
+        "not a prediction of the effect of any action.",
         parameters={"horizon": HORIZON, "run": [m.isoformat() for m in run],
                     "candidates": [n for n, _ in candidates(len(run))],
+                    "seasonal_candidates_min_monthly_mean": SEASONAL_MIN_MEAN,
+                    "outlook_min_monthly_mean": OUTLOOK_MIN_MEAN,
                     "min_smoothing_level": MIN_SMOOTHING_LEVEL, "chosen": chosen},
         caveats=caveats))
     return [stl, fc]

@@ -1,0 +1,1 @@
+"""The Strategic Needs Assessment: report built from analysis Results."""

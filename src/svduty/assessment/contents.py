@@ -1,0 +1,170 @@
+"""What the Strategic Needs Assessment contains: its sections, in the order councils and VRUs
+use, and the exhibits (a table, usually with a chart) each section draws from the Results.
+
+An exhibit names the Result it shows, the rows and columns to show, which columns are counts
+(suppressed in the published edition) and which rates belong to which count, and whether
+a chart (:data:`svduty.assessment.charts.CHARTS`) or map (:data:`svduty.assessment.maps.MAPS`)
+is drawn from the Result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import polars as pl
+
+
+@dataclass(frozen=True)
+class Exhibit:
+    """One table (and chart) in a section, drawn from one Result."""
+
+    key: str  # file stem of tables/<key>.csv and the manifest entry
+    result: str  # the Result's name
+    title: str
+    columns: tuple[str, ...]
+    counts: tuple[str, ...] = ()  # count columns: suppressed in the published edition
+    rates: dict[str, str] = field(default_factory=dict)  # rate column -> its count column
+    where: pl.Expr | None = None
+    sort: tuple[str, ...] = ()
+    limit: int | None = None
+    chart: str | None = None  # "chart" (assessment.charts) or "map" (assessment.maps)
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Section:
+    key: str
+    title: str
+    intro: str
+    exhibits: tuple[Exhibit, ...] = ()
+
+
+ALL = pl.col("sv_category") == "All serious violence"
+SECTIONS: tuple[Section, ...] = (
+    Section("summary", "Executive summary and key findings",
+            "The main findings of this assessment, each drawn from a named analysis."),
+    Section("scope", "Scope, local definition and method",
+            "What this assessment covers: the partnership's areas, the period, the local "
+            "definition of serious violence it counts, and the data each partner shared."),
+    Section("problem-profile", "The problem profile: volume, trend, mix and harm",
+            "How much serious violence there is, how it is changing and what kinds it is.",
+            (Exhibit("trend-change", "trend-change", "Change in the latest 12 months",
+                     ("area_name", "sv_category", "count_before", "count_after",
+                      "percent_change", "ratio_lower", "ratio_upper", "p_value"),
+                     counts=("count_before", "count_after"),
+                     where=pl.col("level") == "csp", chart="chart"),
+             Exhibit("trend-monthly", "trend-monthly", "Serious violence by month",
+                     ("month", "count", "rolling_12m", "rate_per_1000"),
+                     counts=("count", "rolling_12m"), rates={"rate_per_1000": "count"},
+                     where=(pl.col("level") == "partnership") & ALL, sort=("month",),
+                     chart="chart"),
+             Exhibit("trend-harm", "trend-harm", "Harm-weighted serious violence",
+                     ("window", "sv_category", "count", "harm_weight_total",
+                      "events_without_weight"),
+                     counts=("count",)),
+             Exhibit("trend-outlook", "trend-outlook", "Outlook for the next 12 months",
+                     ("month", "forecast", "pi_lower", "pi_upper"),
+                     where=ALL & (pl.col("kind") == "forecast"), sort=("month",),
+                     chart="chart"))),
+    Section("core-measures", "Home Office core measures",
+            "The measures the Home Office asks every partnership to track.",
+            (Exhibit("measures-core", "measures-core", "Core measures",
+                     ("measure", "age_group", "period", "count", "rate_per_100k",
+                      "rate_lower", "rate_upper", "change_ratio", "p_value"),
+                     counts=("count",), rates={"rate_per_100k": "count",
+                                               "rate_lower": "count", "rate_upper": "count"}),)),
+    Section("places", "Places",
+            "Where serious violence happens: rates by area, hot spots and how they change, "
+            "and how concentrated it is.",
+            (Exhibit("places-ward-rates", "places-ward-rates", "Serious violence by ward",
+                     ("ward_name", "events", "residents", "rate_per_1000"),
+                     counts=("events",), rates={"rate_per_1000": "events"},
+                     sort=("ward_name",), chart="map"),
+             Exhibit("places-hotspot-classes", "places-hotspot-classes",
+                     "Hot spots over time",
+                     ("lsoa21_code", "lsoa_name", "ward_name", "category", "periods_hot",
+                      "periods", "events"), counts=("events",),
+                     where=pl.col("category").str.contains("hot spot"),
+                     sort=("category", "lsoa21_code"), chart="map"),
+             Exhibit("places-concentration", "places-concentration",
+                     "Concentration in few places", ("unit", "measure", "units", "value"),
+                     chart="chart"))),
+    Section("times", "Times",
+            "When serious violence happens: by season, day and hour, school term and "
+            "night-time economy hours.",
+            (Exhibit("times-month-of-year", "times-month-of-year", "By month of the year",
+                     ("month_name", "count", "seasonal_index", "index_lower", "index_upper"),
+                     counts=("count",), chart="chart"),
+             Exhibit("times-hour-weekday", "times-hour-weekday", "By hour and day",
+                     ("weekday_name", "hour", "count"), counts=("count",),
+                     chart="chart"),
+             Exhibit("times-night-time-economy", "times-night-time-economy",
+                     "Night-time economy hours",
+                     ("measure", "count", "total", "share", "lower", "upper"),
+                     counts=("count", "total")),
+             Exhibit("times-school-term", "times-school-term", "School term and holidays",
+                     ("group", "days", "term_count", "holiday_count", "rate_ratio", "lower",
+                      "upper", "p_value"), counts=("term_count", "holiday_count")))),
+    Section("people", "People and cohorts",
+            "Who is harmed and who harms: ages, sex, repeat victims and suspects, and young "
+            "people known to several partners.",
+            (Exhibit("people-profile", "people-profile", "Victims and suspects by age",
+                     ("role", "age_band", "people", "involvements", "share_of_role",
+                      "rate_per_1000_year"), counts=("people", "involvements"),
+                     rates={"rate_per_1000_year": "involvements"},
+                     where=pl.col("sex") == "all", chart="chart"),
+             Exhibit("people-repeat", "people-repeat", "Repeat victims and suspects",
+                     ("role", "involvements_per_person", "people", "share_of_people"),
+                     counts=("people",)),
+             Exhibit("people-cohort", "people-cohort",
+                     "Pupils suspended or excluded who later appear elsewhere",
+                     ("cohort", "outcome", "pupils", "later_appeared", "share", "median_days"),
+                     counts=("pupils", "later_appeared"), rates={"share": "later_appeared"}))),
+    Section("weapons", "Weapons",
+            "Knives, firearms and other weapons in serious violence.",
+            (Exhibit("weapons-categories", "trend-change", "Weapon categories, latest 12 "
+                     "months", ("sv_category", "count_before", "count_after", "percent_change"),
+                     counts=("count_before", "count_after"),
+                     where=(pl.col("level") == "csp") & pl.col("sv_category").str.contains(
+                         "(?i)knife|firearm|weapon")),)),
+    Section("health", "The health view and the under-reporting gap",
+            "Assaults seen by the emergency department and hospitals, and how many never "
+            "reach the police (the Cardiff Model).",
+            (Exhibit("health-under-reporting", "health-under-reporting",
+                     "ED assaults with no police record",
+                     ("matching", "attendances", "matched", "gap", "gap_adjusted",
+                      "gap_adjusted_lower", "gap_adjusted_upper"),
+                     counts=("attendances", "matched"), chart="chart"),
+             Exhibit("health-ed-method", "health-ed-method", "ED assaults by method",
+                     ("dimension", "category", "attendances", "share"),
+                     counts=("attendances",), chart="chart"),
+             Exhibit("health-admissions", "health-admissions", "Hospital admissions for assault",
+                     ("period", "icd10", "age_band", "admissions_known", "suppressed_cells"),
+                     counts=("admissions_known",)))),
+    Section("risk", "Risk and protective factors",
+            "How serious violence is associated with deprivation and other features of "
+            "areas. These are associations, not causes.",
+            (Exhibit("risk-correlation", "risk-correlation", "Rank correlations",
+                     ("label", "lsoas", "spearman_rho", "ci_lower", "ci_upper", "p_value"),
+                     chart="chart"),
+             Exhibit("risk-models", "risk-models", "Count models (incidence rate ratios)",
+                     ("label", "model", "irr", "irr_lower", "irr_upper", "p_value"),
+                     where=pl.col("chosen") == True))),  # noqa: E712 - a Polars expression
+    Section("comparison", "Comparison with the force area",
+            "How the partnership compares with the rest of its police force area.",
+            (Exhibit("comparison-force", "comparison-force", "Rates compared with the force",
+                     ("level", "name", "count", "rate_per_1000", "rate_lower", "rate_upper",
+                      "ratio_to_force", "p_value"),
+                     counts=("count",), rates={"rate_per_1000": "count",
+                                               "rate_lower": "count", "rate_upper": "count"},
+                     where=pl.col("category") == "All serious violence",
+                     chart="chart"),)),
+    Section("quality", "Data quality, gaps and limitations",
+            "How complete and timely each partner's data is, and what is missing.",
+            (Exhibit("quality-sources", "quality-sources", "Data quality by source",
+                     ("source", "loads", "rows_read", "rows_loaded", "rows_quarantined",
+                      "missing_months")),
+             Exhibit("quality-gaps", "quality-gaps", "Gaps", ("source", "kind", "gap")))),
+    Section("recommendations", "Recommendations",
+            "Drafted from the findings for the partnership's analysts to edit."),
+)
