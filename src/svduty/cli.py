@@ -381,15 +381,22 @@ def demo(root: Annotated[Path, typer.Argument(help="Folder for the demo.")] = Pa
         table.add_row(source, str(len(report.files[source])), f"{read:,}", f"{loaded:,}",
                       f"{quarantined:,}")
     console.print(table)
-    console.print(f"Built in {time.perf_counter() - start:.0f} s. Outputs in {root}:")
+    console.print(f"Partnership built in {time.perf_counter() - start:.0f} s. Outputs in {root}:")
     console.print(f"  partnership folder   {root}  (svduty status {root})")
     console.print(f"  warehouse            {root / 'warehouse.duckdb'}")
     console.print(f"  partners' raw files  {root / 'partner-side'}  (fake identifiers; never "
                   "shared)")
     console.print(f"  pseudonymised inbox  {root / 'inbox'}")
     console.print(f"  ground truth         {report.truth_path}")
-    console.print("The Strategic Needs Assessment arrives with the report work; until then "
-                  f"explore with: svduty status {root}")
+    from svduty.assessment.build import assess as build_assessment
+
+    console.print("- building the Strategic Needs Assessment (both editions)")
+    built = build_assessment(Partnership(root), root / "assessment",
+                             progress=lambda m: console.print(f"  - {m}"))
+    for name, paths in built.items():
+        console.print(f"  SNA, {name} edition  {paths['html']}  (also sna.pdf, sna.docx, "
+                      "tables/, manifest.json)")
+    console.print(f"Done in {time.perf_counter() - start:.0f} s.")
 
 
 _mount_subapps()

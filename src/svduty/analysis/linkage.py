@@ -24,10 +24,12 @@ fails) the deterministic rules in :data:`RULES` are used instead and the returne
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import ibis
@@ -142,12 +144,56 @@ class Linkage:
                 .sort("rule", "source_a", "source_b"))
 
 
+CACHE_VERSION = 1  # bump when the linkage method or its parameters change
+
+
 def link(data: Data) -> Linkage:
-    """Link every key in `person_tokens` across sources; run once and reuse."""
+    """Link every key in `person_tokens` across sources. The result is cached in the
+    partnership folder (`cache/linkage-<digest>.*`) under a digest of the tokens, so
+    analyses and report rebuilds reuse it until the tokens change."""
     t = data.table("person_tokens")
     tokens = data.fetch(t.select("source", "person_key", "field", "token", "load_id"),
                         ("person_tokens",))
-    return link_tokens(tokens.drop("load_id"), t, data.fetch)
+    folder = data.wh.path.parent / "cache"
+    digest = token_digest(tokens)
+    cached = read_cache(folder, digest)
+    if cached is not None:
+        return cached
+    linkage = link_tokens(tokens.drop("load_id"), t, data.fetch)
+    write_cache(folder, digest, linkage)
+    return linkage
+
+
+def token_digest(tokens: pl.DataFrame) -> str:
+    """A digest of the token set (order-independent) and the cache version."""
+    rows = tokens.select("source", "person_key", "field", "token").hash_rows(seed=7)
+    return f"v{CACHE_VERSION}-{tokens.height}-{int(rows.sum()) & 0xFFFFFFFFFFFF:012x}"
+
+
+def read_cache(folder: Path, digest: str) -> Linkage | None:
+    base = folder / f"linkage-{digest}"
+    paths = [base.with_suffix(s) for s in (".ids.parquet", ".pairs.parquet", ".json")]
+    if not all(p.exists() for p in paths):
+        return None
+    info = json.loads(paths[2].read_text("utf-8"))
+    info["parameters"] = info["parameters"] | {"cached": True}
+    return Linkage(pl.read_parquet(paths[0]), pl.read_parquet(paths[1]), **info)
+
+
+def write_cache(folder: Path, digest: str, linkage: Linkage) -> None:
+    """Write the linkage beside the warehouse; a folder that cannot be written is skipped."""
+    try:
+        folder.mkdir(exist_ok=True)
+        for old in folder.glob("linkage-*"):
+            old.unlink()
+        base = folder / f"linkage-{digest}"
+        linkage.ids.write_parquet(base.with_suffix(".ids.parquet"))
+        linkage.pairs.write_parquet(base.with_suffix(".pairs.parquet"))
+        base.with_suffix(".json").write_text(json.dumps(
+            {"method": linkage.method, "parameters": linkage.parameters,
+             "caveats": linkage.caveats}, default=str), "utf-8")
+    except OSError:
+        return
 
 
 def link_tokens(tokens: pl.DataFrame, table: ir.Table | None = None,

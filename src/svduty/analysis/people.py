@@ -56,7 +56,7 @@ def analyse(data: Data) -> list[Result]:
         results.append(linkage_result(data, link))
         pupils = cohort_pupils(data, link)
         if pupils.height:
-            results += cohort_results(data, pupils)
+            results += cohort_results(data, pupils, link)
     return results
 
 
@@ -237,12 +237,12 @@ def linkage_result(data: Data, link: linkage.Linkage) -> Result:
     sizes = link.ids.group_by("person_id").agg(pl.col("source").n_unique().alias("n"))
     meta = data.meta(
         "people-linkage", "Linking people across partner sources",
-        linkage.METHOD + " Each row counts the pairs of keys a rule matched between two "
+        link.method + " Each row counts the pairs of keys a rule matched between two "
         "sources (a pair meeting several rules counts under each).",
-        parameters={"rules": linkage.RULES, "keys": link.ids.height,
+        parameters={**link.parameters, "keys": link.ids.height,
                     "people": sizes.height,
                     "people_in_two_or_more_sources": sizes.filter(pl.col("n") >= 2).height},
-        caveats=linkage.CAVEATS)
+        caveats=link.caveats)
     return Result(table, meta)
 
 
@@ -280,7 +280,7 @@ def cohort_pupils(data: Data, link: linkage.Linkage) -> pl.DataFrame:
     return pupils.sort("first_exclusion", "person_id")
 
 
-def cohort_results(data: Data, pupils: pl.DataFrame) -> list[Result]:
+def cohort_results(data: Data, pupils: pl.DataFrame, link: linkage.Linkage) -> list[Result]:
     """The cohort summary (shares and time to first appearance) and its distribution."""
     pupils = pupils.with_columns(days_to_either=pl.min_horizontal(
         "days_to_youth_justice", "days_to_ed"))
@@ -295,28 +295,28 @@ def cohort_results(data: Data, pupils: pl.DataFrame) -> list[Result]:
             summary.append(summary_row(group, outcome, frame.height, days))
             timing += interval_rows(group, outcome, days)
     table = pl.DataFrame(summary)
-    params = {"violent_reasons": VIOLENT_REASON, "linkage": "deterministic (see people-linkage)",
+    params = {"violent_reasons": VIOLENT_REASON, "linkage": "see people-linkage",
               "start": "first suspension or exclusion in the period (of any reason, also "
                        "for the violence group: pupils with any suspension for violence)",
               "later": "an event strictly after that date, in the period, in any area"}
-    caveats = [*linkage.CAVEATS, PERSON_CAVEAT,
+    caveats = [*link.caveats, PERSON_CAVEAT,
                "Appearing later is an association: the cohort shows shared need, not that "
                "exclusion causes offending or harm.",
                "Pupils first excluded late in the period have less time to appear later."]
     method = ("Pupils with a suspension or permanent exclusion recorded in the period (school "
               "events placed in the scope's areas by home LSOA) are linked to youth-justice "
-              "offences (role 'young person') and ED assault attendances (role victim) by the "
-              "deterministic rules of people-linkage. For each pupil the first event of each "
+              "offences (role 'young person') and ED assault attendances (role victim) as "
+              "people-linkage links them. For each pupil the first event of each "
               "kind after the first suspension counts; days between are summarised by median "
               "and quartiles. Shares have Wilson 95% intervals.")
     meta = data.meta("people-cohort", "Excluded pupils who later appear in youth justice "
-                     "or the ED", method + " " + linkage.METHOD, parameters=params,
+                     "or the ED", method + " " + link.method, parameters=params,
                      caveats=caveats)
     timing_meta = replace(
         meta, name="people-cohort-timing",
         title="Time from first exclusion to first later appearance",
         method=method + " Rows count pupils by the time to their first later appearance. "
-        + linkage.METHOD, parameters=params | {"intervals": [i[2] for i in INTERVALS]})
+        + link.method, parameters=params | {"intervals": [i[2] for i in INTERVALS]})
     first, second = Result(table, meta), Result(pl.DataFrame(timing), timing_meta)
     return [first, second]
 

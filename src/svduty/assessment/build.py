@@ -113,18 +113,21 @@ def prepare(partnership: Partnership, run, results: dict[str, Result], name: str
     limits = partnership.config.disclosure
     notice = notice.format(low=limits.suppress_below - 1, rate=limits.rate_min_count)
     overrides = narrative.load_overrides(partnership.root)
-    sections = []
+    sections, generated = [], {}
     for number, spec in enumerate(SECTIONS, start=1):
         findings = (recommendations(section_findings(results, "all"))
                     if spec.key == "recommendations" else section_findings(results, spec.key))
         if name == "published":
             findings = [f for f in findings if publishable(f, limits)]
+        generated |= {f"{spec.key}.intro": spec.intro,
+                      **{f"finding:{f.key}": f.text for f in findings}}
         intro, _ = narrative.apply(f"{spec.key}.intro", spec.intro, overrides)
         findings = [f.__class__(**{**f.__dict__, "text": narrative.apply(
             f"finding:{f.key}", f.text, overrides)[0]}) for f in findings]
         exhibits = [exhibit(results, x, name, partnership) for x in spec.exhibits]
         sections.append(SectionOut(spec, number, [p for p in intro.split("\n\n") if p],
                                    findings, exhibits))
+    narrative.write_templates(partnership.root, generated)  # for analysts to copy and edit
     context = {"scope": run.scope.describe(),
                "definition_version": run.scope.definition_version,
                "title": f"Serious violence: strategic needs assessment for {run.scope.label}",
@@ -195,7 +198,7 @@ def figure(spec: Exhibit, result: Result, edition: str, partnership: Partnership
 def has_small_counts(result: Result, spec: Exhibit, partnership: Partnership) -> bool:
     """Whether any count the chart would draw is from 1 to suppress_below - 1."""
     low = partnership.config.disclosure.suppress_below
-    table = result.table
+    table = result.table if spec.where is None else result.table.filter(spec.where)
     for column in spec.counts:
         if column in table.columns and table.get_column(column).dtype.is_numeric():
             values = table.get_column(column)

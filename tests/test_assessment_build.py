@@ -1,0 +1,129 @@
+"""`svduty assess` on the demo: both editions in every format, the protective marking on
+every page, the manifest tracing every figure, published tables free of small counts, and
+analysts' narrative overrides surviving a rebuild."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import polars as pl
+import pytest
+from docx import Document
+
+from svduty.assessment.build import assess
+from svduty.assessment.contents import SECTIONS
+from svduty.partnership import Partnership
+
+
+@pytest.fixture(scope="module")
+def built(demo_partnership, tmp_path_factory) -> tuple[Path, Path]:
+    """A private copy of the demo (the build writes narrative templates and the audit log),
+    with one analyst override, and the assessment built from it."""
+    root = tmp_path_factory.mktemp("sna") / "anytown"
+    shutil.copytree(demo_partnership, root, ignore=shutil.ignore_patterns("partner-side",
+                                                                          "inbox"))
+    own = root / "assessment" / "narrative"
+    own.mkdir(parents=True)
+    (own / "places.intro.md").write_text("Our own words about places.\n\nA second paragraph.")
+    out = root / "sna"
+    assess(Partnership(root), out)
+    return root, out
+
+
+def test_both_editions_in_every_format(built):
+    _, out = built
+    for edition in ("restricted", "published"):
+        folder = out / edition
+        for name in ("sna.html", "sna.pdf", "sna.docx", "manifest.json"):
+            assert (folder / name).stat().st_size > 10_000, (edition, name)
+        assert len(list((folder / "tables").glob("*.csv"))) >= 20
+
+
+def test_html_is_self_contained(built):
+    _, out = built
+    html = (out / "published" / "sna.html").read_text()
+    for attribute in ('src="http', "src='http", 'href="http', "url(http", "@import"):
+        assert attribute not in html
+    assert html.count("<svg") >= 8 and "<script" not in html
+    for section in SECTIONS:
+        assert f'id="{section.key}"' in html
+
+
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils not installed")
+@pytest.mark.parametrize(("edition", "marking"), [("restricted", "OFFICIAL-SENSITIVE"),
+                                                  ("published", "OFFICIAL")])
+def test_marking_and_page_number_on_every_pdf_page(built, edition, marking):
+    _, out = built
+    text = subprocess.run(["pdftotext", "-layout", str(out / edition / "sna.pdf"), "-"],
+                          capture_output=True, text=True, check=True).stdout
+    pages = [p for p in text.split("\f") if p.strip()]
+    assert len(pages) > 20
+    for number, page in enumerate(pages, start=1):
+        lines = [line.strip() for line in page.strip().splitlines() if line.strip()]
+        assert lines[0] == marking, (number, lines[0])
+        assert f"Page {number} of {len(pages)}" in page
+    info = subprocess.run(["pdfinfo", str(out / edition / "sna.pdf")], capture_output=True,
+                          text=True, check=True).stdout
+    assert "Tagged:          yes" in info
+
+
+def test_docx_has_real_headings_tables_and_the_marking(built):
+    _, out = built
+    doc = Document(str(out / "published" / "sna.docx"))
+    headings = [p.text for p in doc.paragraphs if p.style.name.startswith("Heading")]
+    assert "1. Executive summary and key findings" in headings
+    assert len(doc.tables) >= 15 and len(doc.inline_shapes) >= 5
+    assert all(s.header.paragraphs[0].text == "OFFICIAL" for s in doc.sections)
+    assert all(shape._inline.docPr.get("descr") for shape in doc.inline_shapes)
+
+
+def test_manifest_traces_every_exhibit_to_its_result(built):
+    root, out = built
+    manifest = json.loads((out / "published" / "manifest.json").read_text())
+    assert manifest["marking"] == "OFFICIAL" and manifest["definition_version"]
+    exhibits = [f for f in manifest["figures"] if f["kind"] == "exhibit" and f["rows"]]
+    findings = [f for f in manifest["figures"] if f["kind"] == "finding"]
+    assert len(exhibits) >= 20 and len(findings) >= 10
+    for f in exhibits:
+        assert (out / "published" / f["table"]).exists(), f["key"]
+        assert f["sources"] and f["loads"] and f["period"] and f["edition"] == "published"
+    loaded = {r[0] for r in Partnership(root).warehouse(read_only=True).con.execute(
+        "SELECT load_id FROM loads").fetchall()}
+    assert {load for f in exhibits for load in f["loads"]} <= loaded
+
+
+def test_published_tables_show_no_small_counts(built):
+    """Every count column the contents mark as a count holds '*' or a number >= 8 (or 0)."""
+    _, out = built
+    low = Partnership(built[0]).config.disclosure.suppress_below
+    starred = 0
+    for section in SECTIONS:
+        for x in section.exhibits:
+            path = out / "published" / "tables" / f"{x.key}.csv"
+            if not path.exists():
+                continue
+            table = pl.read_csv(path, infer_schema=False)
+            for column in x.counts:
+                if column not in table.columns:
+                    continue
+                values = table.get_column(column).drop_nulls()
+                starred += (values == "*").sum()
+                numbers = values.filter(values != "*").cast(pl.Float64)
+                assert not ((numbers >= 1) & (numbers < low)).any(), (x.key, column)
+    restricted = pl.read_csv(out / "restricted" / "tables" / "times-hour-weekday.csv")
+    assert ((restricted["count"] >= 1) & (restricted["count"] < low)).any()  # kept there
+    assert starred > 0
+
+
+def test_analyst_overrides_survive_a_rebuild(built):
+    root, out = built
+    html = (out / "restricted" / "sna.html").read_text()
+    assert "Our own words about places." in html and "A second paragraph." in html
+    generated = root / "assessment" / "narrative" / "generated"
+    assert (generated / "places.intro.md").exists()
+    assert any(p.name.startswith("finding--") for p in generated.iterdir())
+    assert (root / "assessment" / "narrative" / "places.intro.md").read_text().startswith(
+        "Our own words")
