@@ -143,6 +143,9 @@ def test_protect_exhibit_for_the_report():
     assert out["rate"].to_list() == [None, None, None]  # 12 < 15 for ed-istv
     assert out["other"].to_list() == [1, 2, 3]
     assert len(notes) == 2 and "1 to 7" in notes[0] and "15" in notes[1]
+    floats = pl.DataFrame({"count": [1234567.0, 2.0, 0.0]})
+    out, _ = protect_exhibit(floats, ["count"], {}, None)
+    assert out["count"].to_list() == ["1234567", STAR, "0"]
 
 
 # ----------------------------------------------------------------------------- 1-D
@@ -169,6 +172,27 @@ def test_two_small_stars_in_a_row_are_not_enough():
     safe = suppress([table], LIMITS)["w"]
     assert safe["suppressed"].sum() == 3
     assert audit_tables([Table("w", safe, ("ward",))], LIMITS) == []
+
+
+def test_a_cell_shown_in_another_table_is_known():
+    frame = pl.DataFrame({"ward": ["A", "B", "C", "D", TOTAL], "count": [3, 12, 40, 9, 64]})
+    safe = suppress([Table("w", frame, ("ward",))], LIMITS)["w"]
+    other = pl.DataFrame({"ward": ["D"], "count": [9]})  # ward D shown on its own elsewhere
+    [hit] = audit_tables([Table("w", safe, ("ward",)), Table("d", other, ("ward",))], LIMITS)
+    assert hit.cell == {"ward": "A"} and hit.low == hit.high == 3
+    both = suppress([Table("w", frame, ("ward",)), Table("d", other, ("ward",))], LIMITS)
+    assert both["d"]["count_shown"].to_list() == [STAR]  # hidden in both tables alike
+    seen = [Table("w", both["w"], ("ward",)), Table("d", both["d"], ("ward",))]
+    assert audit_tables(seen, LIMITS) == []
+
+
+def test_rounding_shows_multiples_and_keeps_the_audit_exact():
+    frame = pl.DataFrame({"ward": ["A", "B", "C", "D", "E", TOTAL],
+                          "count": [3, 12, 42, 9, 0, 66]})
+    out = suppress([Table("w", frame, ("ward",))], LIMITS, round_to=5)["w"]
+    assert out["count_shown"].to_list() == [STAR, "10", "40", STAR, "0", "65"]
+    assert out["count"].to_list() == frame["count"].to_list()
+    assert audit_tables([Table("w", out, ("ward",))], LIMITS) == []
 
 
 def test_errors():

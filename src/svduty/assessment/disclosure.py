@@ -184,7 +184,7 @@ def _collect(tables: Sequence[Table], limits: Limits, use_shown: bool) -> tuple[
         raise DisclosureError(f"table names must be unique: {names}")
     dims = tuple(sorted({d for t in tables for d in t.dimensions}))
     cells = _Cells(limits, dims)
-    rows = []
+    rows, starred, numbered = [], set(), set()
     for t in tables:
         frame = t.frame
         values = frame.get_column(t.count).fill_null(0).cast(pl.Int64).to_list()
@@ -198,10 +198,12 @@ def _collect(tables: Sequence[Table], limits: Limits, use_shown: bool) -> tuple[
             coord = tuple(TOTAL if col is None else _key(col[r], t.total) for col in columns)
             cell = {d: col[r] for d, col in own}
             i = cells.add((measure, coord), v, t, cell)
-            if stars[r] and t.published:
-                cells.hidden[i] = True
+            if t.published:
+                (starred if stars[r] else numbered).add(i)
             index.append(i)
         rows.append(index)
+    for i in starred - numbered:  # a cell shown as a number anywhere is known
+        cells.hidden[i] = True
     _relate(cells, _hierarchies(tables))
     return cells, rows
 
@@ -361,14 +363,17 @@ def _nearest_free(cells: _Cells, e: int) -> int | None:
 
 
 def suppress(tables: Sequence[Table], limits: Limits, *, secondary: bool = True,
-             audit: bool = True, integer: bool = False, max_rounds: int = 100
-             ) -> dict[str, pl.DataFrame]:
+             audit: bool = True, integer: bool = False, max_rounds: int = 100,
+             round_to: int | None = None) -> dict[str, pl.DataFrame]:
     """Protect tables published together. Returns each table's frame (by name) with
     `<count>_shown` ('*' or the count), `suppressed`, `reason` and its rates blanked.
 
-    `secondary=False` gives primary suppression only (unsafe where totals are shown).
-    With `audit`, the attacker is run and more cells hidden until it finds nothing; raises
-    DisclosureError if cells are still exposed after `max_rounds`."""
+    `secondary=False` gives primary suppression only (unsafe where totals are shown);
+    `audit=False` the quick complementary rule only (fast, not guaranteed). With `audit`,
+    the attacker is run and more cells hidden until it finds nothing; raises
+    DisclosureError if cells are still exposed after `max_rounds`. `round_to` (e.g. 5) shows
+    the counts left visible rounded to the nearest multiple (halves up); the suppression and
+    its audit use exact counts, so rounding can only widen what an attacker can infer."""
     cells, rows = _collect(tables, limits, use_shown=False)
     _primary(cells)
     if secondary:
@@ -383,13 +388,16 @@ def suppress(tables: Sequence[Table], limits: Limits, *, secondary: bool = True,
         if exposed:
             raise DisclosureError("cells still exposed: " + "; ".join(
                 _exposure(cells, *x).describe() for x in exposed[:5]))
-    return {t.name: _frame(t, cells, r) for t, r in zip(tables, rows, strict=True)}
+    return {t.name: _frame(t, cells, r, round_to) for t, r in zip(tables, rows, strict=True)}
 
 
-def _frame(table: Table, cells: _Cells, rows: list[int]) -> pl.DataFrame:
+def _frame(table: Table, cells: _Cells, rows: list[int], round_to: int | None = None
+           ) -> pl.DataFrame:
     hidden = [cells.hidden[i] if table.published else True for i in rows]
     reason = [cells.reason[i] if table.published else "unpublished" for i in rows]
-    shown = [STAR if h else str(cells.value[i]) for h, i in zip(hidden, rows, strict=True)]
+    base = round_to or 1
+    shown = [STAR if h else str((cells.value[i] + base // 2) // base * base)
+             for h, i in zip(hidden, rows, strict=True)]
     frame = table.frame.with_columns(
         pl.Series(table.shown_column, shown, pl.String),
         pl.Series("suppressed", hidden, pl.Boolean),
@@ -546,7 +554,7 @@ def protect_exhibit(table: pl.DataFrame, counts: Sequence[str], rates: Mapping[s
             if of == count and rate in out.columns:
                 blanked += int((few & out.get_column(rate).is_not_null()).sum())
                 out = out.with_columns(pl.when(few).then(None).otherwise(pl.col(rate)).alias(rate))
-        text = pl.Series(count, [None if v is None else STAR if s else f"{v:g}"
+        text = pl.Series(count, [None if v is None else STAR if s else _number(v)
                                  for v, s in zip(values.to_list(), star.to_list(), strict=True)],
                          pl.String)
         out = out.with_columns(text)
@@ -557,3 +565,7 @@ def protect_exhibit(table: pl.DataFrame, counts: Sequence[str], rates: Mapping[s
         notes.append(f"{blanked} rate(s) are not shown because fewer than "
                      f"{limits.rate_min_count} events underlie them.")
     return out, notes
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if value == int(value) else str(value)
