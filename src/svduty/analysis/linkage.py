@@ -37,6 +37,7 @@ import ibis.expr.types as ir
 import polars as pl
 
 from svduty.analysis.data import Data
+from svduty.warehouse import Warehouse
 
 THRESHOLD = 0.95  # match probability at or above which two keys are the same person
 SEED = 11  # random sampling seed for u estimation (results are repeatable)
@@ -148,18 +149,24 @@ CACHE_VERSION = 1  # bump when the linkage method or its parameters change
 
 
 def link(data: Data) -> Linkage:
+    """Link every key in `person_tokens` across sources (see :func:`link_warehouse`)."""
+    return link_warehouse(data.wh, data.fetch)
+
+
+def link_warehouse(wh: Warehouse, fetch: Fetch | None = None) -> Linkage:
     """Link every key in `person_tokens` across sources. The result is cached in the
     partnership folder (`cache/linkage-<digest>.*`) under a digest of the tokens, so
-    analyses and report rebuilds reuse it until the tokens change."""
-    t = data.table("person_tokens")
-    tokens = data.fetch(t.select("source", "person_key", "field", "token", "load_id"),
-                        ("person_tokens",))
-    folder = data.wh.path.parent / "cache"
+    analyses and report rebuilds reuse it until the tokens change; ingest of person-level
+    data links straight away, so the work is done once, when the data arrive."""
+    t = wh.ibis().table("person_tokens")
+    run = fetch or (lambda expr: wh.con.sql(str(ibis.to_sql(expr))).pl())
+    tokens = run(t.select("source", "person_key", "field", "token", "load_id"))
+    folder = wh.path.parent / "cache"
     digest = token_digest(tokens)
     cached = read_cache(folder, digest)
     if cached is not None:
         return cached
-    linkage = link_tokens(tokens.drop("load_id"), t, data.fetch)
+    linkage = link_tokens(tokens.drop("load_id"), t, run)
     write_cache(folder, digest, linkage)
     return linkage
 

@@ -57,6 +57,11 @@ def build_demo(root: Path, seed: int = 2024, progress: Progress | None = None) -
         paths = inbox[source]
         report.files[source] = paths
         report.ingested[source] = ingest_source(partnership, source, paths)
+    step("Linking people across partners (Splink on the pseudonymous tokens)")
+    with partnership.warehouse() as wh:
+        from svduty.analysis.linkage import link_warehouse
+
+        link_warehouse(wh)
     report.truth_path = write_truth(root, truth)
     return report
 
@@ -282,7 +287,7 @@ def ingest_source(partnership, source: str, paths: list[Path]) -> tuple[int, int
     from svduty.sources import get_source
     from svduty.sources.ingest import ingest
 
-    results = ingest(partnership, get_source(source), paths, partner=None)
+    results = ingest(partnership, get_source(source), paths, partner=None, link_people=False)
     rejected = [r for r in results if r.status == "rejected"]
     if rejected:
         raise RuntimeError(f"demo {source} file rejected: {rejected[0].message}")

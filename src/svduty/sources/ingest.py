@@ -86,13 +86,15 @@ def ingest(
     paths: Iterable[Path],
     progress: Callable[[Path], None] | None = None,
     partner: str | None = None,
+    link_people: bool = True,
 ) -> list[FileResult]:
     """Ingest files for one source; returns a result per file (loaded, skipped or rejected).
 
     Files are read in batches (two at a time, in threads) and the reader contract is checked
     once per batch; the batch is then written in one transaction, with one bulk insert per
     table (see :mod:`svduty.sources.writing`). A file is never half-loaded: if writing fails,
-    the whole batch is rolled back.
+    the whole batch is rolled back. After a person-level load, people are linked across
+    partners and the links cached (`link_people`; the demo links once, at the end).
     """
     files = expand(paths)
     partner = partner or default_partner(partnership, source)
@@ -113,7 +115,25 @@ def ingest(
             results.extend(done)
         if any(r.status == "loaded" for r in results):
             refresh_definition(partnership, wh)
+            if link_people:
+                link_people_now(wh, source)
     return results
+
+
+def link_people_now(wh: Warehouse, source: Source) -> None:
+    """After a person-level load, link people across partners (Splink on the tokens) and
+    cache the result for analyses. A linkage failure never fails the load: the analyses
+    link again and report why."""
+    found = wh.con.execute("SELECT count(*) FROM person_tokens WHERE source = ?",
+                           [source.name]).fetchone()[0]
+    if not found:
+        return
+    from svduty.analysis.linkage import link_warehouse
+
+    try:
+        link_warehouse(wh)
+    except Exception:  # reported by the analysis that needs the links
+        return
 
 
 def batches(files: list[Path]) -> Iterable[list[Path]]:
