@@ -80,3 +80,25 @@ def devon_police_uk(request, tmp_path_factory) -> Path:
     results = ingest(p, get_source("police-uk"), files)
     assert all(r.status == "loaded" for r in results), [r.message for r in results]
     return root
+
+
+@pytest.fixture(scope="session")
+def demo_results(demo_partnership) -> dict:
+    """Every Result for the whole demo partnership (name -> Result), computed once."""
+    from svduty.analysis.run import analyse
+    from svduty.partnership import Partnership
+
+    run = analyse(Partnership(demo_partnership))
+    assert not run.failures, run.failures
+    return {r.name: r for r in run.results}
+
+
+@pytest.fixture(scope="session")
+def plymouth_results(devon_police_uk) -> dict:
+    """Every Result for Plymouth CSP from the real police.uk data, computed once."""
+    from svduty.analysis.run import analyse
+    from svduty.partnership import Partnership
+
+    run = analyse(Partnership(devon_police_uk), area="Plymouth")
+    assert not run.failures, run.failures
+    return {r.name: r for r in run.results}

@@ -14,7 +14,6 @@ import polars as pl
 import pytest
 
 from svduty.analysis.result import Meta, Result
-from svduty.analysis.run import analyse
 from svduty.assessment import narrative
 from svduty.assessment.findings import (
     Finding,
@@ -25,20 +24,19 @@ from svduty.assessment.findings import (
     section_findings,
     words,
 )
-from svduty.partnership import Partnership
 
 SECTIONS = ("summary", "problem-profile", "core-measures", "weapons", "places", "times",
             "people", "health", "risk", "comparison", "quality", "recommendations")
 
 
 @pytest.fixture(scope="module")
-def demo(demo_partnership) -> dict[str, Result]:
-    return {r.name: r for r in analyse(Partnership(demo_partnership)).results}
+def demo(demo_results) -> dict[str, Result]:
+    return demo_results
 
 
 @pytest.fixture(scope="module")
-def plymouth(devon_police_uk) -> dict[str, Result]:
-    return {r.name: r for r in analyse(Partnership(devon_police_uk), area="Plymouth").results}
+def plymouth(plymouth_results) -> dict[str, Result]:
+    return plymouth_results
 
 
 def by_key(results: dict[str, Result]) -> dict[str, Finding]:
