@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 
+from svduty.loads import month_range
 from svduty.partnership import Area, Partnership
 from svduty.warehouse import Warehouse
 
@@ -52,14 +53,6 @@ class Scope:
     def describe(self) -> str:
         return (f"{self.label} ({', '.join(self.lad_codes)}), "
                 f"{self.start:%b %Y} to {self.end:%b %Y}, {self.police_source}")
-
-
-def month_range(start: date, end: date) -> list[date]:
-    months, y, m = [], start.year, start.month
-    while (y, m) <= (end.year, end.month):
-        months.append(date(y, m, 1))
-        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
-    return months
 
 
 def parse_period(text: str) -> tuple[date, date]:
