@@ -127,3 +127,33 @@ def test_analyst_overrides_survive_a_rebuild(built):
     assert any(p.name.startswith("finding--") for p in generated.iterdir())
     assert (root / "assessment" / "narrative" / "places.intro.md").read_text().startswith(
         "Our own words")
+
+
+def test_a_small_category_beside_its_total_gets_a_complement(demo_partnership):
+    """One category of 3 next to 'All serious violence': hiding the 3 alone would let anyone
+    subtract it back out, so a second category is hidden too, and the LP attacker agrees."""
+    from svduty.analysis.result import Meta, Result
+    from svduty.assessment import disclosure
+    from svduty.assessment.build import exhibit
+    from svduty.assessment.contents import SECTIONS
+
+    spec = next(x for s in SECTIONS for x in s.exhibits if x.key == "trend-change")
+    cats = ["All serious violence", "Firearm offences", "Rape", "Robbery"]
+    table = pl.DataFrame({"level": "csp", "area_name": "Anytown", "sv_category": cats,
+                          "count_before": [120, 3, 40, 77], "count_after": [130, 9, 50, 71],
+                          "percent_change": 1.0, "ratio_lower": 0.9, "ratio_upper": 1.1,
+                          "p_value": 0.5})
+    result = Result(table, Meta(name="trend-change", title="t", method="m",
+                                sources=["police-recorded"]))
+    out = exhibit({"trend-change": result}, spec, "published",
+                  Partnership(demo_partnership)).table
+    before = dict(zip(out["sv_category"], out["count_before"], strict=True))
+    assert before["Firearm offences"] == "*" and before["All serious violence"] == "120"
+    assert sum(v == "*" for v in before.values()) >= 2
+    assert out["count_after"].to_list() == ["130", "9", "50", "71"]  # nothing small there
+    published = table.select("area_name", "sv_category", pl.col("count_before").alias("count"),
+                             out["count_before"].alias("count_shown"))
+    exposed = disclosure.audit_tables([disclosure.Table(
+        "t", published, ("area_name", "sv_category"), total="All serious violence")],
+        disclosure.resolve_limits(None))
+    assert exposed == []

@@ -212,8 +212,42 @@ def protect(table: pl.DataFrame, spec: Exhibit, result: Result,
     """Primary and secondary suppression of the exhibit's counts (published edition)."""
     from svduty.assessment import disclosure
 
+    if spec.total is not None:
+        try:
+            return with_totals(table, spec, result, partnership)
+        except disclosure.DisclosureError as exc:  # rows that do not add up to the total
+            out, notes = disclosure.protect_exhibit(
+                table, list(spec.counts), dict(spec.rates), partnership.config.disclosure,
+                result.meta.sources)
+            return out, [*notes, f"Only primary suppression was possible: {exc}"]
     return disclosure.protect_exhibit(table, list(spec.counts), dict(spec.rates),
                                       partnership.config.disclosure, result.meta.sources)
+
+
+def with_totals(table: pl.DataFrame, spec: Exhibit, result: Result,
+                partnership: Partnership) -> tuple[pl.DataFrame, list[str]]:
+    """Primary and secondary suppression of each count column against the exhibit's own
+    total rows, audited by the linear-programming attacker."""
+    from svduty.assessment import disclosure
+
+    dims, label = spec.total
+    limits = disclosure.resolve_limits(partnership.config.disclosure, result.meta.sources)
+    out, hidden = table, 0
+    for count in spec.counts:
+        frame = table.select(*dims, pl.col(count).cast(pl.Int64))
+        shown = disclosure.suppress(
+            [disclosure.Table(count, frame, dims, count=count, total=label)], limits)[count]
+        hidden += int(shown.get_column("suppressed").sum())
+        out = out.drop(count).join(shown.select(*dims, pl.col(f"{count}_shown").alias(count)),
+                                   on=list(dims), how="left", maintain_order="left")
+    for rate, of in spec.rates.items():
+        if rate in out.columns:
+            out = out.with_columns(pl.when(pl.col(of) == disclosure.STAR).then(None)
+                                   .otherwise(pl.col(rate)).alias(rate))
+    notes = [f"{hidden} count(s) are shown as *: those from 1 to {limits.suppress_below - 1} "
+             "and others hidden so that none can be worked out from the totals."] if hidden \
+        else []
+    return out.select(table.columns), notes
 
 
 def write_edition(edition: Edition, folder: Path, partnership: Partnership

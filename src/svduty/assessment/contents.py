@@ -28,6 +28,10 @@ class Exhibit:
     sort: tuple[str, ...] = ()
     limit: int | None = None
     chart: str | None = None  # "chart" (assessment.charts) or "map" (assessment.maps)
+    # (dimensions, total label) where the rows hold their own total (e.g. "All serious
+    # violence" beside each category): the published edition then adds secondary
+    # suppression so no hidden cell can be worked out from the total.
+    total: tuple[tuple[str, ...], str] | None = None
     note: str = ""
 
 
@@ -52,7 +56,8 @@ SECTIONS: tuple[Section, ...] = (
                      ("area_name", "sv_category", "count_before", "count_after",
                       "percent_change", "ratio_lower", "ratio_upper", "p_value"),
                      counts=("count_before", "count_after"),
-                     where=pl.col("level") == "csp", chart="chart"),
+                     where=pl.col("level") == "csp", chart="chart",
+                     total=(("area_name", "sv_category"), "All serious violence")),
              Exhibit("trend-monthly", "trend-monthly", "Serious violence by month",
                      ("month", "count", "rolling_12m", "rate_per_1000"),
                      counts=("count", "rolling_12m"), rates={"rate_per_1000": "count"},
