@@ -281,7 +281,7 @@ def analyse(
         "all of them.")] = None,
     only: Annotated[list[str] | None, typer.Option(
         "--only", help="Run only these analyses (repeatable): measures, trend, places, times, "
-        "people, health, risk, near_repeat, comparison, quality.")] = None,
+        "people, domestic, health, risk, near_repeat, comparison, quality.")] = None,
 ) -> None:
     """Run every analysis the Strategic Needs Assessment needs and write each Result as CSV
     with a JSON sidecar (sources, loads, definition version, period, method, parameters,

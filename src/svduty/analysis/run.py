@@ -26,6 +26,7 @@ ANALYSES: tuple[tuple[str, str], ...] = (
     ("places", "places and hotspots"),
     ("times", "times"),
     ("people", "people and cohorts"),
+    ("domestic", "domestic abuse and sexual violence"),
     ("health", "health view and under-reporting"),
     ("risk", "risk factors"),
     ("near_repeat", "near repeats"),

@@ -127,6 +127,15 @@ SECTIONS: tuple[Section, ...] = (
                      "Pupils suspended or excluded who later appear elsewhere",
                      ("cohort", "outcome", "pupils", "later_appeared", "share", "median_days"),
                      counts=("pupils", "later_appeared"), rates={"share": "later_appeared"}))),
+    Section("domestic", "Domestic abuse and sexual violence",
+            "Serious violence the force flagged as domestic abuse, and rape and sexual "
+            "offences within the local definition.",
+            (Exhibit("domestic-sexual-violence", "domestic-sexual-violence",
+                     "Domestic abuse and sexual violence",
+                     ("measure", "window", "count", "of", "share", "share_lower",
+                      "share_upper", "change_ratio", "p_value"), counts=("count", "of"),
+                     rates={"share": "count", "share_lower": "count",
+                            "share_upper": "count"}),)),
     Section("weapons", "Weapons",
             "Knives, firearms and other weapons in serious violence.",
             (Exhibit("weapons-categories", "trend-change", "Weapon categories, latest 12 "
