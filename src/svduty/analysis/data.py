@@ -8,6 +8,7 @@ expressions run on DuckDB (a laptop) or Spark (a national hub) because they are 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import ibis
@@ -31,6 +32,7 @@ class Data:
     wh: Warehouse
     scope: Scope
     queries: list[str] = field(default_factory=list)
+    views: dict[str, str] = field(default_factory=dict)  # view name -> its CREATE statement
     sources: set[str] = field(default_factory=set)
     loads: set[int] = field(default_factory=set)
 
@@ -52,22 +54,45 @@ class Data:
                all_months: bool = False) -> ir.Table:
         """Events of `source` placed in the scope's areas (the force area with `force`),
         within the period unless `all_months`, with their area columns."""
-        e = self.table("events")
         sources = (source,) if isinstance(source, str) else source
-        e = e.filter(e.source.isin(sources))
-        if not all_months:
-            e = e.filter((e.month >= self.scope.start) & (e.month <= self.scope.end))
-        lads = self.scope.force_lad_codes if force else self.scope.lad_codes
-        a = self.areas()
-        a = a.filter(a.lad_code.isin(lads))
-        return e.inner_join(a, "lsoa21_code")
+
+        def build() -> ir.Table:
+            e = self.table("events")
+            e = e.filter(e.source.isin(sources))
+            if not all_months:
+                e = e.filter((e.month >= self.scope.start) & (e.month <= self.scope.end))
+            lads = self.scope.force_lad_codes if force else self.scope.lad_codes
+            a = self.areas()
+            return e.inner_join(a.filter(a.lad_code.isin(lads)), "lsoa21_code")
+
+        return self.view(("events", sources, force, all_months), build)
 
     def sv(self, force: bool = False, all_months: bool = False) -> ir.Table:
         """Serious violence under the local definition, from the scope's police source: one
         row per event with its category, harm weight and area columns."""
-        e = self.events(self.scope.police_source, force, all_months)
-        s = self.table("sv_events").drop("definition_version")
-        return e.inner_join(s, "event_id")
+
+        def build() -> ir.Table:
+            e = self.events(self.scope.police_source, force, all_months)
+            return e.inner_join(self.table("sv_events").drop("definition_version"), "event_id")
+
+        return self.view(("sv", force, all_months), build)
+
+    def view(self, key: tuple, build: Callable[[], ir.Table]) -> ir.Table:
+        """A base relation as a temporary view, created once per connection and scope:
+        analyses then compile small queries on top of it (Ibis compiles a deep join tree
+        slowly). The view's SQL goes into the queries of every Result that reads it."""
+        name = f"_svduty_{abs(hash((self.scope, key))):x}"
+        if name not in self.views:
+            found = self.wh.con.execute(
+                "SELECT sql FROM duckdb_views() WHERE view_name = ? AND temporary",
+                [name]).fetchone()
+            if found is None:
+                sql = f"CREATE TEMP VIEW {name} AS {ibis.to_sql(build())}"
+                self.wh.con.execute(sql)
+            self.views[name] = found[0] if found else sql
+        if self.views[name] not in self.queries:
+            self.queries.append(self.views[name])
+        return self.db.table(name)
 
     def involvements(self, events: ir.Table) -> ir.Table:
         i = self.table("involvements").drop("load_id")

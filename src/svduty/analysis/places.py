@@ -16,7 +16,7 @@ import geopandas as gpd
 import numpy as np
 import polars as pl
 import shapely
-from sklearn.neighbors import KernelDensity
+from scipy import ndimage
 
 from svduty.analysis import hotspots as hs
 from svduty.analysis.data import Data
@@ -29,7 +29,7 @@ REPEAT_THRESHOLDS = (2, 5, 10)
 TOP_LOCATIONS = 50
 KDE_CELLS_SHORT_SIDE = 50
 KDE_ROUND_M = 100
-KDE_RTOL = 1e-4
+KDE_TRUNCATE = 4.0  # the kernel is cut at 4 standard deviations
 AREA_COLUMNS = ("lsoa21_code", "lsoa_name", "ward_code", "ward_name", "lad_code", "lad_name")
 
 
@@ -316,15 +316,18 @@ def kde_grid(x: np.ndarray, y: np.ndarray, weight: np.ndarray,
     keep = np.unique(tree.query(boxes, predicate="intersects")[0])
     total = float(weight.sum())
     bw = (silverman(np.repeat(x, weight)) + silverman(np.repeat(y, weight))) / 2
-    kde = KernelDensity(bandwidth=bw, kernel="gaussian", algorithm="kd_tree", rtol=KDE_RTOL)
-    kde.fit(np.column_stack([x, y]), sample_weight=weight.astype(np.float64))
-    density = np.exp(kde.score_samples(np.column_stack([gx[keep], gy[keep]]))) * total * 1e6
-    hist = np.histogram2d(x, y, bins=[xs, ys], weights=weight)[0].T.ravel()
+    counts = np.histogram2d(x, y, bins=[xs, ys], weights=weight)[0].T
+    # Binned Gaussian KDE: the counts per cell convolved with the kernel (sigma in cells).
+    smooth = ndimage.gaussian_filter(counts, sigma=bw / size, mode="constant",
+                                     truncate=KDE_TRUNCATE)
+    density = smooth.ravel()[keep] / (size * size) * 1e6
     table = pl.DataFrame({"x": gx[keep], "y": gy[keep], "density": density,
-                          "events": hist[keep].astype(np.int64)})
+                          "events": counts.ravel()[keep].astype(np.int64)})
     params = {"cell_size_m": size, "bandwidth_m": bw, "kernel": "gaussian",
-              "cells": table.height, "grid_columns": nx, "grid_rows": ny,
-              "points": len(x), "events": int(total), "relative_tolerance": KDE_RTOL}
+              "estimator": "binned: events counted per cell, then convolved with the "
+                           "Gaussian kernel (scipy.ndimage.gaussian_filter)",
+              "kernel_truncated_at_sd": KDE_TRUNCATE, "cells": table.height,
+              "grid_columns": nx, "grid_rows": ny, "points": len(x), "events": int(total)}
     return table, params
 
 
@@ -343,7 +346,10 @@ def kde_result(data: Data, points: pl.DataFrame) -> Result:
         "Cell size follows sfhotspot: the shorter side of the area's extent divided into "
         f"{KDE_CELLS_SHORT_SIDE} cells, rounded down to a multiple of {KDE_ROUND_M} m. "
         "Gaussian kernel; bandwidth by Silverman's rule of thumb (1.06 min(sd, IQR/1.34) "
-        "n^-1/5), averaged over the x and y directions. Only cells touching the scope's "
+        "n^-1/5), averaged over the x and y directions. Binned estimate: events are counted "
+        "per cell and the counts convolved with the kernel (cut at 4 standard deviations), "
+        "which differs from the exact sum over points by less than half a cell in position. "
+        "Only cells touching the scope's "
         "LSOAs are kept. density: estimated events per km² over the whole period; events: "
         "events whose point lies in the cell.",
         geography=geography(data, f"{params['cell_size_m']:.0f} m grid"),
