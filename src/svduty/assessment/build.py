@@ -63,6 +63,7 @@ class ExhibitOut:
     result: Result | None
     chart: object | None = None  # an Altair chart, drawn from `table`
     caveats: list[str] = field(default_factory=list)
+    rendered: tuple | None = None  # (svg, text alternative, png), filled on first render
 
 
 @dataclass
@@ -96,15 +97,16 @@ def assess(partnership: Partnership, out: Path, area: str | None = None,
     say("running the analyses")
     run = analyse(partnership, area, period, progress=lambda m: say(f"analysing: {m}"))
     results = {r.name: r for r in run.results}
-    built = {}
+    built, drawn = {}, {}
     for name in editions:
         say(f"building the {name} edition")
-        edition = prepare(partnership, run, results, name)
+        edition = prepare(partnership, run, results, name, drawn)
         built[name] = write_edition(edition, out / name, partnership)
     return built
 
 
-def prepare(partnership: Partnership, run, results: dict[str, Result], name: str) -> Edition:
+def prepare(partnership: Partnership, run, results: dict[str, Result], name: str,
+            drawn: dict | None = None) -> Edition:
     """The sections of one edition: narrative, findings and protected exhibits."""
     from svduty.assessment import narrative
     from svduty.assessment.findings import recommendations, section_findings
@@ -124,7 +126,7 @@ def prepare(partnership: Partnership, run, results: dict[str, Result], name: str
         intro, _ = narrative.apply(f"{spec.key}.intro", spec.intro, overrides)
         findings = [f.__class__(**{**f.__dict__, "text": narrative.apply(
             f"finding:{f.key}", f.text, overrides)[0]}) for f in findings]
-        exhibits = [exhibit(results, x, name, partnership) for x in spec.exhibits]
+        exhibits = [exhibit(results, x, name, partnership, drawn) for x in spec.exhibits]
         sections.append(SectionOut(spec, number, [p for p in intro.split("\n\n") if p],
                                    findings, exhibits))
     narrative.write_templates(partnership.root, generated)  # for analysts to copy and edit
@@ -145,7 +147,7 @@ def publishable(finding, limits) -> bool:
 
 
 def exhibit(results: dict[str, Result], spec: Exhibit, edition: str,
-            partnership: Partnership) -> ExhibitOut:
+            partnership: Partnership, drawn: dict | None = None) -> ExhibitOut:
     """The exhibit's rows and columns from its Result, protected for the edition."""
     result = results.get(spec.result)
     if result is None or result.table.is_empty():
@@ -162,12 +164,12 @@ def exhibit(results: dict[str, Result], spec: Exhibit, edition: str,
     if edition == "published" and spec.counts:
         table, note = protect(table, spec, result, partnership)
         caveats += note
-    chart, note = figure(spec, result, edition, partnership)
+    chart, note = figure(spec, result, edition, partnership, drawn)
     return ExhibitOut(spec, table, result, chart=chart, caveats=caveats + note)
 
 
-def figure(spec: Exhibit, result: Result, edition: str, partnership: Partnership
-           ) -> tuple[object | None, list[str]]:
+def figure(spec: Exhibit, result: Result, edition: str, partnership: Partnership,
+           drawn: dict | None = None) -> tuple[object | None, list[str]]:
     """The exhibit's chart or map from its Result. In the published edition a chart whose
     data hold a count under the threshold is withheld, and an LSOA map is redrawn by ward
     (or withheld if a ward would still disclose)."""
@@ -188,11 +190,20 @@ def figure(spec: Exhibit, result: Result, edition: str, partnership: Partnership
         if small:
             return None, ["The LSOA map is withheld from the published edition: some LSOAs "
                           "have counts under the threshold; see the ward map."]
-        return draw(result, partnership.root), []
+        return shared(drawn, spec.key, lambda: draw(result, partnership.root)), []
     if small:
         return None, ["The chart is withheld from the published edition because its data "
                       "include counts under the threshold; the protected table is shown."]
-    return draw(result), []
+    return shared(drawn, spec.key, lambda: draw(result)), []
+
+
+def shared(drawn: dict | None, key: str, make: Callable[[], object]) -> object:
+    """One chart object per exhibit for the whole build (the editions draw the same one)."""
+    if drawn is None:
+        return make()
+    if key not in drawn:
+        drawn[key] = make()
+    return drawn[key]
 
 
 def has_small_counts(result: Result, spec: Exhibit, partnership: Partnership) -> bool:

@@ -515,17 +515,46 @@ def knox(source: Table, alpha: float = 0.05) -> Any:
 
 # -- output ---------------------------------------------------------------------------------
 
+_DICTS: dict[int, tuple[Any, dict[str, Any]]] = {}  # id -> (chart, its dict), recent only
+
+
+def as_dict(chart: Any) -> dict[str, Any]:
+    """`chart.to_dict()` once per chart (schema validation is the slow part of rendering)."""
+    hit = _DICTS.get(id(chart))
+    if hit is None or hit[0] is not chart:
+        hit = (chart, chart.to_dict())
+        _DICTS[id(chart)] = hit
+        while len(_DICTS) > 64:
+            _DICTS.pop(next(iter(_DICTS)))
+    return hit[1]
+
+
 def spec(chart: Any) -> dict[str, Any]:
     """The Vega-Lite specification with the house style and no schema URL (works offline)."""
-    out = chart.to_dict()
+    out = dict(as_dict(chart))
     out.pop("$schema", None)
     out["config"] = CONFIG | out.get("config", {})
     return out
 
 
+_RENDERED: dict[tuple[int, str, float], tuple[Any, str | bytes]] = {}
+
+
 def render(chart: Any, fmt: Literal["svg", "png", "pdf"] = "svg",
            scale: float = 2.0) -> str | bytes:
-    """SVG text (HTML, PDF) or PNG bytes (DOCX, at `scale` times) rendered offline."""
+    """SVG text (HTML, PDF) or PNG bytes (DOCX, at `scale` times) rendered offline (once per
+    chart and format: both editions of a report share a chart where it is the same)."""
+    key = (id(chart), fmt, scale)
+    hit = _RENDERED.get(key)
+    if hit is None or hit[0] is not chart:
+        hit = (chart, _render(chart, fmt, scale))
+        _RENDERED[key] = hit
+        while len(_RENDERED) > 128:
+            _RENDERED.pop(next(iter(_RENDERED)))
+    return hit[1]
+
+
+def _render(chart: Any, fmt: str, scale: float) -> str | bytes:
     body = spec(chart)
     if fmt == "svg":
         return _labelled(vlc.vegalite_to_svg(body, vl_version=VL_VERSION), chart)
@@ -538,7 +567,7 @@ def render(chart: Any, fmt: Literal["svg", "png", "pdf"] = "svg",
 
 def _labelled(svg: str, chart: Any) -> str:
     """The SVG with role img, a <title> and a <desc> (the text alternative) for screen readers."""
-    body = chart.to_dict()
+    body = as_dict(chart)
     title = body.get("title", "")
     title = title.get("text", "") if isinstance(title, dict) else title
     head, rest = svg.split(">", 1)
@@ -549,7 +578,7 @@ def _labelled(svg: str, chart: Any) -> str:
 
 def text_alternative(chart: Any) -> str:
     """The chart's text alternative: its description, or its title where it has none."""
-    body = chart.to_dict()
+    body = as_dict(chart)
     if body.get("description"):
         return str(body["description"])
     title = body.get("title", "")

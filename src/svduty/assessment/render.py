@@ -77,10 +77,12 @@ def chart_parts(x: ExhibitOut) -> tuple[str | None, str, bytes | None]:
     """SVG, text alternative and PNG of the exhibit's chart (None where there is none)."""
     if x.chart is None:
         return None, "", None
-    from svduty.assessment import charts
+    if x.rendered is None:  # once per exhibit: the HTML and the DOCX share it
+        from svduty.assessment import charts
 
-    svg = charts.render(x.chart, "svg")
-    return svg, charts.text_alternative(x.chart), charts.render(x.chart, "png")
+        x.rendered = (charts.render(x.chart, "svg"), charts.text_alternative(x.chart),
+                      charts.render(x.chart, "png"))
+    return x.rendered
 
 
 def html(edition: Edition, context: dict) -> str:
