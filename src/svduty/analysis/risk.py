@@ -25,9 +25,11 @@ from typing import Any
 import ibis
 import numpy as np
 import polars as pl
-import statsmodels.api as sm
 from scipy import stats
 from statsmodels.discrete.discrete_model import NegativeBinomial
+from statsmodels.genmod import families
+from statsmodels.genmod.generalized_linear_model import GLM
+from statsmodels.tools.tools import add_constant
 
 from svduty.analysis.data import Data
 from svduty.analysis.result import Meta, Result
@@ -212,18 +214,18 @@ def design(frame: pl.DataFrame, column: str, scale: float
     y = sub["sv_count"].to_numpy().astype(float)
     x = sub[column].to_numpy().astype(float) / scale
     offset = np.log(sub["person_years"].to_numpy().astype(float))
-    return y, sm.add_constant(x, has_constant="add"), offset
+    return y, add_constant(x, has_constant="add"), offset
 
 
 def fit_glms(frame: pl.DataFrame, column: str, scale: float = 1.0
              ) -> tuple[Any, Any, Any]:
     """The fitted Poisson GLM, NB2 GLM (alpha from ML) and the ML NB2 model itself."""
     y, X, offset = design(frame, column, scale)
-    pois = sm.GLM(y, X, family=sm.families.Poisson(), offset=offset).fit()
+    pois = GLM(y, X, family=families.Poisson(), offset=offset).fit()
     nbml = NegativeBinomial(y, X, offset=offset, loglike_method="nb2").fit(
         disp=0, maxiter=200, method="bfgs")
     alpha = float(max(nbml.params[-1], 1e-8))
-    nb = sm.GLM(y, X, family=sm.families.NegativeBinomial(alpha=alpha), offset=offset).fit()
+    nb = GLM(y, X, family=families.NegativeBinomial(alpha=alpha), offset=offset).fit()
     return pois, nb, nbml
 
 
