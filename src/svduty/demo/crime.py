@@ -28,7 +28,7 @@ DEPRIVATION_EFFECT = 0.45
 # Relative risk of a planted hotspot LSOA, as a multiple of the median LSOA's risk. A level,
 # not a lift on the LSOA's own risk: a lift on a low-risk centre LSOA would leave it
 # unremarkable, and on the most deprived LSOA would dwarf every other cluster.
-HOTSPOT_LEVEL = {"persistent-centre": 6.0, "persistent-estate": 4.0, "emerging": 8.0}
+HOTSPOT_LEVEL = {"persistent-centre": 7.0, "persistent-estate": 6.0, "emerging": 8.0}
 KNIFE = {"2": 0.35, "5D": 0.3, "5E": 0.2, "34B": 0.12, "34A": 0.15, "8N": 0.035, "9A": 0.04,
          "105A": 0.01, "1": 0.4, "10D": 1.0, "10C": 0.0}
 FIREARM = {"2": 0.05, "5D": 0.02, "34B": 0.01, "1": 0.05, "10C": 0.0, "81": 1.0}
