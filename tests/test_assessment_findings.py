@@ -260,3 +260,14 @@ def test_override_round_trip(tmp_path):
     assert narrative.load_overrides(tmp_path / "nowhere") == {}
     with pytest.raises(ValueError):
         narrative.file_name("../escape")
+
+
+def test_domestic_findings_state_the_table(demo, plymouth):
+    row = demo["domestic-sexual-violence"].table.filter(
+        (pl.col("measure") == "serious violence flagged as domestic abuse")
+        & (pl.col("window") == "latest 12 months")).row(0, named=True)
+    [f, _] = section_findings(demo, "domestic")
+    assert f.result == "domestic-sexual-violence" and f.figures["count"] == row["count"]
+    assert f"{row['count']:,}" in numbers(f.text)
+    assert f"{round(row['share'] * 100)}%" in numbers(f.text)
+    assert section_findings(plymouth, "domestic") == []  # police.uk: not available

@@ -809,6 +809,34 @@ def quarantine(results: Results) -> list[Finding]:
             for row in rows.iter_rows(named=True)]
 
 
+def domestic(results: Results) -> list[Finding]:
+    """Domestic abuse share of serious violence and sexual offences, with change."""
+    frame = table(results, "domestic-sexual-violence")
+    out = []
+    for key, measure, subject in (
+            ("domestic", "serious violence flagged as domestic abuse",
+             "Serious violence flagged as domestic abuse"),
+            ("sexual", "rape and sexual offences in the definition",
+             "Rape and sexual offences")):
+        row = first(frame, (pl.col("measure") == measure)
+                    & (pl.col("window") == "latest 12 months"))
+        if not row or not row["of"]:
+            continue
+        text = (f"{subject}: {row['count']:,} {plural(row['count'], 'offence')} in the latest "
+                f"12 months, {pct(row['share'])} of serious violence (95% CI "
+                f"{pct(row['share_lower'])} to {pct(row['share_upper'])})")
+        if present(row["p_value"]):
+            significant = row["p_value"] < 0.05
+            text += (f"; rate ratio on the year before {row['change_ratio']:.2f}, "
+                     f"{ci(row['change_lower'], row['change_upper'])} ("
+                     + ("a statistically significant change" if significant
+                        else "no statistically significant change") + ")")
+        out.append(Finding(f"domestic-{key}", "domestic", text + ".",
+                           "domestic-sexual-violence",
+                           {"count": row["count"], "of": row["of"], "share": row["share"]}))
+    return out
+
+
 def quality(results: Results) -> list[Finding]:
     return data_gaps(results) + geocoding(results) + quarantine(results)
 
@@ -817,8 +845,8 @@ def quality(results: Results) -> list[Finding]:
 
 SECTIONS: dict[str, Callable[[Results], list[Finding]]] = {
     "problem-profile": problem_profile, "core-measures": core_measures, "weapons": weapons,
-    "places": places, "times": times, "people": people, "health": health, "risk": risk,
-    "comparison": comparison, "quality": quality}
+    "places": places, "times": times, "people": people, "domestic": domestic,
+    "health": health, "risk": risk, "comparison": comparison, "quality": quality}
 KEY = ("sv-change", "knife-all-ages", "knife-under-25", "gap-core-measures", "hotspots",
        "concentration", "peak-times", "gap-times", "under-25", "cohort", "gap-people",
        "cardiff-gap", "risk-association", "comparison-", "data-gaps")
