@@ -164,6 +164,9 @@ def exhibit(results: dict[str, Result], spec: Exhibit, edition: str,
     if edition == "published" and spec.counts:
         table, note = protect(table, spec, result, partnership)
         caveats += note
+    if spec.pivot is not None:
+        index, columns, values = spec.pivot
+        table = table.pivot(on=columns, index=index, values=values, maintain_order=True)
     chart, note = figure(spec, result, edition, partnership, drawn)
     return ExhibitOut(spec, table, result, chart=chart, caveats=caveats + note)
 

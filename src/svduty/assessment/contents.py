@@ -32,6 +32,8 @@ class Exhibit:
     # violence" beside each category): the published edition then adds secondary
     # suppression so no hidden cell can be worked out from the total.
     total: tuple[tuple[str, ...], str] | None = None
+    # (index, columns, values): shown as a cross-table after protection (e.g. hour x day)
+    pivot: tuple[str, str, str] | None = None
     note: str = ""
 
 
@@ -104,7 +106,8 @@ SECTIONS: tuple[Section, ...] = (
                      counts=("count",), chart="chart"),
              Exhibit("times-hour-weekday", "times-hour-weekday", "By hour and day",
                      ("weekday_name", "hour", "count"), counts=("count",),
-                     chart="chart"),
+                     sort=("weekday", "hour"), chart="chart",
+                     pivot=("hour", "weekday_name", "count")),
              Exhibit("times-night-time-economy", "times-night-time-economy",
                      "Night-time economy hours",
                      ("measure", "count", "total", "share", "lower", "upper"),
