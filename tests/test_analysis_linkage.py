@@ -9,7 +9,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from svduty.analysis import linkage
+from svduty import linkage
 from svduty.analysis.data import Data
 from svduty.analysis.scope import resolve_scope
 from svduty.partnership import Partnership

@@ -10,7 +10,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from svduty.analysis import linkage, people
+from svduty import linkage
+from svduty.analysis import people
 from svduty.analysis.data import Data
 from svduty.analysis.scope import resolve_scope
 from svduty.partnership import Partnership

@@ -4,7 +4,7 @@ Victim and suspect profiles by Census age band and sex (with the under-25 focus 
 for), repeat victims and repeat suspects, people who are both, and a cross-source cohort:
 pupils suspended or excluded from school who later appear in youth-justice records or attend
 the emergency department after an assault. People are counted by their pseudonymous
-`person_key`; across sources they are linked by :mod:`svduty.analysis.linkage`.
+`person_key`; across sources they are linked by :mod:`svduty.linkage`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import numpy as np
 import polars as pl
 from scipy import stats as sps
 
-from svduty.analysis import linkage, stats
+from svduty import linkage
+from svduty.analysis import stats
 from svduty.analysis.data import Data
 from svduty.analysis.result import Result
 

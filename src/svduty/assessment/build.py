@@ -63,7 +63,6 @@ class ExhibitOut:
     result: Result | None
     chart: object | None = None  # an Altair chart, drawn from `table`
     caveats: list[str] = field(default_factory=list)
-    rendered: tuple | None = None  # (svg, text alternative, png), filled on first render
 
 
 @dataclass

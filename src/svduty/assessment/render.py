@@ -77,12 +77,10 @@ def chart_parts(x: ExhibitOut) -> tuple[str | None, str, bytes | None]:
     """SVG, text alternative and PNG of the exhibit's chart (None where there is none)."""
     if x.chart is None:
         return None, "", None
-    if x.rendered is None:  # once per exhibit: the HTML and the DOCX share it
-        from svduty.assessment import charts
+    from svduty.assessment import charts  # renders each chart and format once per build
 
-        x.rendered = (charts.render(x.chart, "svg"), charts.text_alternative(x.chart),
-                      charts.render(x.chart, "png"))
-    return x.rendered
+    return (charts.render(x.chart, "svg"), charts.text_alternative(x.chart),
+            charts.render(x.chart, "png"))
 
 
 def html(edition: Edition, context: dict) -> str:

@@ -59,7 +59,7 @@ def build_demo(root: Path, seed: int = 2024, progress: Progress | None = None) -
         report.ingested[source] = ingest_source(partnership, source, paths)
     step("Linking people across partners (Splink on the pseudonymous tokens)")
     with partnership.warehouse() as wh:
-        from svduty.analysis.linkage import link_warehouse
+        from svduty.linkage import link_warehouse
 
         link_warehouse(wh)
     report.truth_path = write_truth(root, truth)

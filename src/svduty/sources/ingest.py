@@ -128,7 +128,7 @@ def link_people_now(wh: Warehouse, source: Source) -> None:
                            [source.name]).fetchone()[0]
     if not found:
         return
-    from svduty.analysis.linkage import link_warehouse
+    from svduty.linkage import link_warehouse
 
     try:
         link_warehouse(wh)

@@ -30,13 +30,12 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import ibis
 import ibis.expr.types as ir
 import polars as pl
 
-from svduty.analysis.data import Data
 from svduty.warehouse import Warehouse
 
 THRESHOLD = 0.95  # match probability at or above which two keys are the same person
@@ -148,7 +147,15 @@ class Linkage:
 CACHE_VERSION = 1  # bump when the linkage method or its parameters change
 
 
-def link(data: Data) -> Linkage:
+class Reads(Protocol):
+    """What `link` needs of an analysis's data access (svduty.analysis.data.Data)."""
+
+    wh: Warehouse
+
+    def fetch(self, expr: ir.Table) -> pl.DataFrame: ...
+
+
+def link(data: Reads) -> Linkage:
     """Link every key in `person_tokens` across sources (see :func:`link_warehouse`)."""
     return link_warehouse(data.wh, data.fetch)
 
