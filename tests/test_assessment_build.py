@@ -121,6 +121,25 @@ def test_published_tables_show_no_small_counts(built):
     assert starred > 0
 
 
+
+def test_published_rates_and_shares_never_sit_beside_a_hidden_count(built):
+    """A share, gap, change or rate is worked out from its count(s): where any is '*' it is
+    blank, so the hidden count cannot be recovered from it (e.g. share x total)."""
+    from svduty.assessment.disclosure import bases
+
+    _, out = built
+    for section in SECTIONS:
+        for x in section.exhibits:
+            path = out / "published" / "tables" / f"{x.key}.csv"
+            if not path.exists() or not x.rates:
+                continue
+            table = pl.read_csv(path, infer_schema=False)
+            for rate, of in x.rates.items():
+                counts = [c for c in bases(of) if c in table.columns]
+                if rate not in table.columns or not counts:
+                    continue
+                hidden = table.filter(pl.any_horizontal([pl.col(c) == "*" for c in counts]))
+                assert hidden.get_column(rate).is_null().all(), (x.key, rate)
 def test_analyst_overrides_survive_a_rebuild(built):
     root, out = built
     html = (out / "restricted" / "sna.html").read_text()

@@ -274,3 +274,76 @@ def test_plymouth_empty_results_give_no_chart(plymouth):
     knox = plymouth["near-repeat-knox"]
     assert knox.table.is_empty() and charts.knox(knox) is None
     _check_rendered(charts.force_comparison(plymouth["comparison-force"]))
+
+
+# -- one font, outlines, cache and workers ---------------------------------------------------
+
+def _luminance(colour: str) -> float:
+    channels = [int(colour[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def _contrast(a: str, b: str) -> float:
+    la, lb = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
+def test_charts_and_maps_use_the_document_font(demo, demo_partnership):
+    from importlib import resources
+
+    template = resources.files("svduty.assessment").joinpath("templates/sna.html.j2")
+    assert template.read_text("utf-8").count("font-family: {{ font | safe }}") == 2
+    drawn = [charts.monthly_trend(demo["trend-monthly"]),
+             maps.ward_map(demo["places-ward-rates"], demo_partnership)]
+    for chart in drawn:
+        assert charts.spec(chart)["config"]["font"] == charts.FONT
+        families = set(re.findall(r'font-family="([^"]*)"', charts.render(chart, "svg")))
+        assert families == {charts.FONT}
+
+
+def test_every_map_area_and_swatch_has_an_outline_of_3_to_1(demo, demo_partnership):
+    """The lightest classes (viridis yellow, light grey) are under 3:1 on white, so every
+    area and legend swatch is outlined in a colour of at least 3:1 (WCAG 2.2, 1.4.11)."""
+    assert _contrast(maps.RATE_COLOURS[0], "#ffffff") < 3  # why the outline is needed
+    assert _contrast(maps.OUTLINE, "#ffffff") >= 3
+    for name, fn in maps.MAPS.items():
+        spec = json.dumps(charts.spec(fn(demo[name], demo_partnership)))
+        assert f'"stroke": "{maps.OUTLINE}"' in spec, name
+        assert '"stroke": "white"' not in spec, name
+        assert f'"symbolStrokeColor": "{maps.OUTLINE}"' in spec, name
+
+
+def test_rendered_charts_are_reused_from_the_disk_cache(demo, tmp_path, monkeypatch):
+    from svduty.assessment.cache import DiskCache
+
+    cache = DiskCache(tmp_path, "charts")
+    first = charts.render(charts.seasonality(demo["times-month-of-year"]), "svg", cache=cache)
+    png = charts.render(charts.seasonality(demo["times-month-of-year"]), "png", cache=cache)
+    assert len(list(cache.folder.iterdir())) == 2 and png.startswith(PNG_MAGIC)
+
+    def refuse(*_, **__):
+        raise AssertionError("rendered again")
+
+    monkeypatch.setattr(charts.vlc, "vegalite_to_svg", refuse)
+    monkeypatch.setattr(charts.vlc, "svg_to_png", refuse)
+    again = charts.seasonality(demo["times-month-of-year"])  # a new chart, the same spec
+    assert charts.render(again, "svg", cache=cache) == first
+    assert charts.render(again, "png", cache=cache) == png
+    changed = charts.seasonality(demo["times-month-of-year"].table.head(6))
+    with pytest.raises(AssertionError, match="rendered again"):
+        charts.render(changed, "svg", cache=cache)
+
+
+def test_charts_drawn_in_a_worker_match_those_drawn_here(demo, tmp_path):
+    from svduty.assessment.workers import workers
+
+    made = [charts.concentration(demo["places-concentration"]),
+            charts.knox(demo["near-repeat-knox"])]
+    here = [charts._render(c, "svg", 2.0, None) for c in made]
+    fresh = [charts.concentration(demo["places-concentration"]),
+             charts.knox(demo["near-repeat-knox"])]
+    with workers(1) as jobs:
+        charts.render_all(fresh, jobs)
+        assert jobs.pool is not None
+    assert [charts.render(c, "svg") for c in fresh] == here

@@ -271,3 +271,13 @@ def test_domestic_findings_state_the_table(demo, plymouth):
     assert f"{row['count']:,}" in numbers(f.text)
     assert f"{round(row['share'] * 100)}%" in numbers(f.text)
     assert section_findings(plymouth, "domestic") == []  # police.uk: not available
+
+
+def test_findings_cite_their_evidence_in_words(demo, plymouth):
+    """Findings carry the cited Result's title for the report to quote (the id stays in
+    `result` for the manifest and the methods appendix)."""
+    for results in (demo, plymouth):
+        for section in SECTIONS:
+            for f in section_findings(results, section):
+                assert f.source == results[f.result].meta.title, (section, f.key)
+                assert f.source and f.source != f.result

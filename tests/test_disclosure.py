@@ -376,3 +376,24 @@ def test_plymouth_ward_category_month_cube(plymouth):
     assert safe["suppressed"].sum() >= fast["suppressed"].sum()
     print(f"\ncube: {cube.height} cells, heuristic {heuristic_seconds:.3f}s, "
           f"{safe['suppressed'].sum()} hidden")
+
+
+def test_a_change_is_blanked_where_either_count_it_compares_is_hidden():
+    """percent_change = after / before - 1 gives a hidden count back from the other one."""
+    from svduty.assessment.disclosure import blank_rates, protect_exhibit
+
+    table = pl.DataFrame({"category": ["knife", "firearm", "all"],
+                          "count_before": [40, 3, 400], "count_after": [50, 12, 420]})
+    table = table.with_columns(
+        (pl.col("count_after") / pl.col("count_before") * 100 - 100).alias("percent_change"))
+    rates = {"percent_change": ("count_before", "count_after")}
+    out, notes = protect_exhibit(table, ["count_before", "count_after"], rates, None)
+    assert out.get_column("count_before").to_list() == ["40", "*", "400"]
+    assert out.get_column("percent_change").is_null().to_list() == [False, True, False]
+    assert any("rate(s) are not shown" in n for n in notes)
+    starred = table.with_columns(pl.col("count_before").cast(pl.String),
+                                 pl.col("count_after").cast(pl.String))
+    starred = starred.with_columns(pl.when(pl.col("category") == "all").then(pl.lit("*"))
+                                   .otherwise(pl.col("count_after")).alias("count_after"))
+    assert blank_rates(starred, rates).get_column("percent_change").is_null().to_list() == [
+        False, False, True]

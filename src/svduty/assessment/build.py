@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -23,6 +24,9 @@ from svduty.analysis.result import Result
 from svduty.assessment import render
 from svduty.assessment.contents import SECTIONS, Exhibit, Section
 from svduty.partnership import Partnership
+
+if TYPE_CHECKING:
+    from svduty.assessment.workers import Workers
 
 EDITIONS = {
     "restricted": ("OFFICIAL-SENSITIVE", "Restricted edition for partners",
@@ -63,6 +67,7 @@ class ExhibitOut:
     result: Result | None
     chart: object | None = None  # an Altair chart, drawn from `table`
     caveats: list[str] = field(default_factory=list)
+    disclosure: dict = field(default_factory=dict)  # how it was protected (for the manifest)
 
 
 @dataclass
@@ -89,18 +94,34 @@ class Edition:
 def assess(partnership: Partnership, out: Path, area: str | None = None,
            period: str | None = None, editions: tuple[str, ...] = ("restricted", "published"),
            progress: Callable[[str], None] | None = None) -> dict[str, dict[str, Path]]:
-    """Run the analyses and build each edition; returns edition -> format -> path."""
-    from svduty.analysis.run import analyse
+    """Run the analyses (or reuse those of the last build where no input has changed: see
+    :mod:`svduty.assessment.reuse`) and build each edition; returns edition -> format ->
+    path."""
+    from svduty.assessment import reuse
+    from svduty.assessment.workers import workers
 
     say = progress or (lambda _: None)
-    say("running the analyses")
-    run = analyse(partnership, area, period, progress=lambda m: say(f"analysing: {m}"))
-    results = {r.name: r for r in run.results}
-    built, drawn = {}, {}
-    for name in editions:
-        say(f"building the {name} edition")
-        edition = prepare(partnership, run, results, name, drawn)
-        built[name] = write_edition(edition, out / name, partnership)
+    key, run = reuse.kept(partnership, area, period)
+    with workers(eager=run is None) as jobs:  # they warm up while the analyses run
+        if run is None:
+            say("running the analyses")
+            run = reuse.analyse(partnership, key, area, period,
+                                progress=lambda m: say(f"analysing: {m}"))
+        else:
+            say("no input has changed since the last build: its analyses are reused")
+        results = {r.name: r for r in run.results}
+        prepared, drawn, drawings = [], {}, render.caches(partnership.root)["charts"]
+        for name in editions:  # each edition's charts are drawn while the next is prepared
+            say(f"preparing the {name} edition")
+            prepared.append(prepare(partnership, run, results, name, drawn))
+            render.draw_charts(prepared[-1], jobs, drawings)
+        built = {}
+        for edition in prepared:  # each PDF is written while the main process goes on
+            say(f"writing the {edition.name} edition")
+            built[edition.name] = write_edition(edition, out / edition.name, partnership, jobs)
+        say("writing the PDFs")
+        jobs.wait()
+    render.prune(partnership.root)
     return built
 
 
@@ -114,6 +135,7 @@ def prepare(partnership: Partnership, run, results: dict[str, Result], name: str
     limits = partnership.config.disclosure
     notice = notice.format(low=limits.suppress_below - 1, rate=limits.rate_min_count)
     overrides = narrative.load_overrides(partnership.root)
+    joint = together(results, partnership) if name == "published" else None
     sections, generated = [], {}
     for number, spec in enumerate(SECTIONS, start=1):
         findings = (recommendations(section_findings(results, "all"))
@@ -125,7 +147,8 @@ def prepare(partnership: Partnership, run, results: dict[str, Result], name: str
         intro, _ = narrative.apply(f"{spec.key}.intro", spec.intro, overrides)
         findings = [f.__class__(**{**f.__dict__, "text": narrative.apply(
             f"finding:{f.key}", f.text, overrides)[0]}) for f in findings]
-        exhibits = [exhibit(results, x, name, partnership, drawn) for x in spec.exhibits]
+        exhibits = [exhibit(results, x, name, partnership, drawn, joint)
+                    for x in spec.exhibits]
         sections.append(SectionOut(spec, number, [p for p in intro.split("\n\n") if p],
                                    findings, exhibits))
     narrative.write_templates(partnership.root, generated)  # for analysts to copy and edit
@@ -145,58 +168,137 @@ def publishable(finding, limits) -> bool:
     return all(v == 0 or v >= limits.suppress_below for v in counts)
 
 
+def together(results: dict[str, Result], partnership: Partnership):
+    """Joint protection of every published exhibit of the same events (None: none)."""
+    from svduty.assessment.joint import protect_together
+
+    return protect_together(results, partnership.config.disclosure)
+
+
 def exhibit(results: dict[str, Result], spec: Exhibit, edition: str,
-            partnership: Partnership, drawn: dict | None = None) -> ExhibitOut:
-    """The exhibit's rows and columns from its Result, protected for the edition."""
+            partnership: Partnership, drawn: dict | None = None, joint=None) -> ExhibitOut:
+    """The exhibit's rows and columns from its Result, protected for the edition (jointly
+    with the exhibits of the same events where `joint` covers it)."""
     result = results.get(spec.result)
     if result is None or result.table.is_empty():
         return ExhibitOut(spec, pl.DataFrame(), result)
-    table = result.table
-    if spec.where is not None:
-        table = table.filter(spec.where)
-    if spec.sort:
-        table = table.sort(list(spec.sort))
-    if spec.limit:
-        table = table.head(spec.limit)
+    table = spec.rows(result.table)
     table = table.select([c for c in spec.columns if c in table.columns])
-    caveats = list(result.meta.caveats)
+    caveats, record = list(result.meta.caveats), {}
     if edition == "published" and spec.counts:
-        table, note = protect(table, spec, result, partnership)
+        shown = joint.shown.get(spec.key) if joint is not None else None
+        if shown:
+            table, note = jointly(table, spec, result, partnership, shown)
+            record["protected"] = "jointly with the other tables of the same events"
+        else:
+            table, note = protect(table, spec, result, partnership)
+            record["protected"] = "on its own"
         caveats += note
     if spec.pivot is not None:
         index, columns, values = spec.pivot
         table = table.pivot(on=columns, index=index, values=values, maintain_order=True)
-    chart, note = figure(spec, result, edition, partnership, drawn)
-    return ExhibitOut(spec, table, result, chart=chart, caveats=caveats + note)
+    chart, note, level = figure(spec, result, edition, partnership, drawn, results)
+    record |= level
+    return ExhibitOut(spec, table, result, chart=chart, caveats=caveats + note,
+                      disclosure=record)
+
+
+def jointly(table: pl.DataFrame, spec: Exhibit, result: Result, partnership: Partnership,
+            shown: dict[str, dict[int, str | None]]) -> tuple[pl.DataFrame, list[str]]:
+    """Primary suppression of every count, then the joint protection's text on the rows it
+    covers (`shown`: count column -> row -> text), rates blanked where their count is *."""
+    from svduty.assessment import disclosure
+
+    out, _ = disclosure.protect_exhibit(table, list(spec.counts), dict(spec.rates),
+                                        partnership.config.disclosure, result.meta.sources)
+    for count, by_row in shown.items():
+        values = out.get_column(count).to_list()
+        for row, text in by_row.items():
+            if row < len(values) and text is not None:
+                values[row] = text
+        out = out.with_columns(pl.Series(count, values, pl.String))
+    out = disclosure.blank_rates(out, spec.rates)
+    hidden = sum(int((out.get_column(c) == disclosure.STAR).sum()) for c in spec.counts
+                 if c in out.columns)
+    low = disclosure.resolve_limits(partnership.config.disclosure,
+                                    result.meta.sources).suppress_below
+    return out, ([f"{hidden} count(s) are shown as *: those from 1 to {low - 1} and others "
+                  "hidden so that none can be worked out from this table or by differencing "
+                  "it with the other published tables of the same events."] if hidden else [])
 
 
 def figure(spec: Exhibit, result: Result, edition: str, partnership: Partnership,
-           drawn: dict | None = None) -> tuple[object | None, list[str]]:
-    """The exhibit's chart or map from its Result. In the published edition a chart whose
-    data hold a count under the threshold is withheld, and an LSOA map is redrawn by ward
-    (or withheld if a ward would still disclose)."""
+           drawn: dict | None = None, results: dict[str, Result] | None = None
+           ) -> tuple[object | None, list[str], dict]:
+    """The exhibit's chart or map from its Result, the caveats it adds, and (for a rate
+    map) the level drawn and why. In the published edition a chart whose data hold a count
+    under the threshold is withheld, and a rate map is drawn at the smallest level of the
+    geography ladder that does not disclose (:func:`map_level`)."""
     from svduty.assessment import charts, maps
 
     if spec.chart is None:
-        return None, []
+        return None, [], {}
     draw = (charts.CHARTS if spec.chart == "chart" else maps.MAPS).get(result.name)
     if draw is None:
-        return None, []
+        return None, [], {}
     classes = result.name in ("places-hotspot-classes", "places-gi-star")  # no counts drawn
     small = (edition == "published" and not classes
              and has_small_counts(result, spec, partnership))
+    if spec.chart == "map" and not classes:
+        return rate_map_at_level(spec, result, edition, partnership, drawn, results or {})
     if spec.chart == "map":
-        if small and result.name == "places-ward-rates":
-            return None, ["The map is withheld from the published edition: some wards have "
-                          "counts under the threshold."]
-        if small:
-            return None, ["The LSOA map is withheld from the published edition: some LSOAs "
-                          "have counts under the threshold; see the ward map."]
-        return shared(drawn, spec.key, lambda: draw(result, partnership.root)), []
+        return shared(drawn, spec.key, lambda: draw(result, partnership.root)), [], {}
     if small:
         return None, ["The chart is withheld from the published edition because its data "
-                      "include counts under the threshold; the protected table is shown."]
-    return shared(drawn, spec.key, lambda: draw(result)), []
+                      "include counts under the threshold; the protected table is shown."], {}
+    return shared(drawn, spec.key, lambda: draw(result)), [], {}
+
+
+def rate_map_at_level(spec: Exhibit, result: Result, edition: str, partnership: Partnership,
+                      drawn: dict | None, results: dict[str, Result]
+                      ) -> tuple[object | None, list[str], dict]:
+    """A rate map at its own level where that does not disclose (or in the restricted
+    edition), else at the smallest larger level that does not; withheld if none."""
+    from svduty.assessment import maps
+
+    own = "LSOA" if "lsoa21_code" in result.table.columns else "ward"
+    draw = maps.MAPS[result.name]
+    if edition != "published":
+        return shared(drawn, spec.key, lambda: draw(result, partnership.root)), [], {
+            "map_level": own, "map_reason": "restricted edition: drawn at its own level"}
+    level = map_level(result, results, partnership, own)
+    if level is None:
+        reason = (f"The map is withheld from the published edition: at every level from "
+                  f"{own} up some areas have counts under the threshold.")
+        return None, [reason], {"map_level": None, "map_reason": reason}
+    record = {"map_level": level.level, "map_reason": level.reason,
+              "map_areas_suppressed": level.suppressed}
+    if level.level == own and not level.suppressed:
+        return shared(drawn, spec.key, lambda: draw(result, partnership.root)), [
+            level.reason], record
+    chart = shared(drawn, f"{spec.key}@{level.level}",
+                   lambda: maps.level_map(level, partnership.root))
+    return chart, [level.reason], record
+
+
+def map_level(result: Result, results: dict[str, Result], partnership: Partnership,
+              start: str):
+    """The smallest level of the ladder (from `start`) at which the rate map of `result`
+    does not disclose, from the LSOA counts (places-lsoa-rates or the Result itself)."""
+    from svduty.assessment import disclosure, levels
+
+    lsoas = result if "lsoa21_code" in result.table.columns else results.get(
+        "places-lsoa-rates")
+    if lsoas is None or lsoas.table.is_empty():
+        return None
+    rows = lsoas.table.select("lsoa21_code", "events", "residents")
+    rows = rows.join(levels.ladder(partnership, rows["lsoa21_code"].to_list()),
+                     on="lsoa21_code", how="left")
+    if "ward_code" in lsoas.table.columns:  # the best-fit wards the counts use
+        rows = rows.drop("ward_code", "ward_name").join(
+            lsoas.table.select("lsoa21_code", "ward_code", "ward_name"), on="lsoa21_code")
+    limits = disclosure.resolve_limits(partnership.config.disclosure, lsoas.meta.sources)
+    return levels.choose(rows, limits, start)
 
 
 def shared(drawn: dict | None, key: str, make: Callable[[], object]) -> object:
@@ -253,19 +355,17 @@ def with_totals(table: pl.DataFrame, spec: Exhibit, result: Result,
         hidden += int(shown.get_column("suppressed").sum())
         out = out.drop(count).join(shown.select(*dims, pl.col(f"{count}_shown").alias(count)),
                                    on=list(dims), how="left", maintain_order="left")
-    for rate, of in spec.rates.items():
-        if rate in out.columns:
-            out = out.with_columns(pl.when(pl.col(of) == disclosure.STAR).then(None)
-                                   .otherwise(pl.col(rate)).alias(rate))
+    out = disclosure.blank_rates(out, spec.rates)
     notes = [f"{hidden} count(s) are shown as *: those from 1 to {limits.suppress_below - 1} "
              "and others hidden so that none can be worked out from the totals."] if hidden \
         else []
     return out.select(table.columns), notes
 
 
-def write_edition(edition: Edition, folder: Path, partnership: Partnership
-                  ) -> dict[str, Path]:
-    """Write tables, HTML, PDF, DOCX and the manifest of one edition."""
+def write_edition(edition: Edition, folder: Path, partnership: Partnership,
+                  jobs: Workers | None = None) -> dict[str, Path]:
+    """Write tables, HTML, PDF, DOCX and the manifest of one edition. With `jobs` the
+    charts are drawn and the PDF written in worker processes (wait with ``jobs.wait()``)."""
     folder.mkdir(parents=True, exist_ok=True)
     tables = folder / "tables"
     tables.mkdir(exist_ok=True)
@@ -278,12 +378,15 @@ def write_edition(edition: Edition, folder: Path, partnership: Partnership
         "glossary": GLOSSARY, "attribution": ATTRIBUTION,
         "built": datetime.now().strftime("%d %B %Y %H:%M")}
     started = time.perf_counter()
-    html = render.html(edition, context)
+    cache = render.caches(partnership.root)
+    if jobs is not None:
+        render.draw_charts(edition, jobs, cache["charts"])
+    html = render.html(edition, context, cache["charts"])
     paths = {"html": folder / "sna.html", "pdf": folder / "sna.pdf", "docx": folder / "sna.docx",
              "manifest": folder / "manifest.json"}
     paths["html"].write_text(html, "utf-8")
-    render.pdf(html, paths["pdf"])
-    render.docx(edition, context, paths["docx"])
+    render.pdf(html, paths["pdf"], cache["pdf"], jobs)
+    render.docx(edition, context, paths["docx"], cache["charts"])
     paths["manifest"].write_text(json.dumps(manifest(edition, started), indent=2,
                                             default=str) + "\n", "utf-8")
     from svduty.privacy import audit
@@ -304,7 +407,7 @@ def manifest(edition: Edition, started: float) -> dict:
                 "kind": "exhibit", "key": x.spec.key, "section": section.spec.key,
                 "title": x.spec.title, "table": f"tables/{x.spec.key}.csv",
                 "chart": x.spec.chart, "result": x.spec.result, "edition": edition.name,
-                "rows": x.table.height,
+                "rows": x.table.height, "disclosure": x.disclosure,
                 "sources": meta.sources if meta else [], "loads": meta.loads if meta else [],
                 "definition_version": meta.definition_version if meta else None,
                 "period": [str(d) for d in meta.period] if meta and meta.period else None})

@@ -2,9 +2,11 @@
 
 Each function takes a Result (or its table) and returns an Altair chart with a title, axis
 titles, a colour-blind-safe palette (Okabe-Ito for categories, viridis for sequences) and a
-``description`` that is the chart's text alternative. ``render`` turns the same Vega-Lite
-specification into SVG (HTML and PDF) or PNG (DOCX) offline with vl-convert. A function
-returns None when its table has nothing to draw.
+``description`` that is the chart's text alternative, in the document's font (:data:`FONT`).
+``render`` turns the same Vega-Lite specification into SVG (HTML and PDF) offline with
+vl-convert, and rasterises that SVG to PNG (DOCX); with a disk cache a chart is drawn again
+only when its specification or data change, and ``render_soon`` draws charts in worker
+processes. A function returns None when its table has nothing to draw.
 """
 
 from __future__ import annotations
@@ -12,13 +14,17 @@ from __future__ import annotations
 import re
 from datetime import date
 from html import escape
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import altair as alt
 import polars as pl
 import vl_convert as vlc
 
 from svduty.analysis.result import Result
+from svduty.assessment.cache import DiskCache, digest
+
+if TYPE_CHECKING:
+    from svduty.assessment.workers import Workers
 
 ALL = "All serious violence"
 VL_VERSION = "6.4"
@@ -26,7 +32,9 @@ VL_VERSION = "6.4"
 OKABE_ITO = {"black": "#000000", "orange": "#E69F00", "sky_blue": "#56B4E9",
              "green": "#009E73", "yellow": "#F0E442", "blue": "#0072B2",
              "vermillion": "#D55E00", "purple": "#CC79A7", "grey": "#999999"}
-FONT = "Arial, Helvetica, 'Liberation Sans', sans-serif"
+# The report's one font, in the document (HTML, PDF), every chart and map, and Word (Arial):
+# Arial where it is installed, else its metric twin Liberation Sans (as on Linux servers).
+FONT = "Arial, 'Liberation Sans', Helvetica, sans-serif"
 WIDTH, HEIGHT = 560, 280
 CONFIG: dict[str, Any] = {
     "font": FONT, "background": "white", "view": {"stroke": None},
@@ -522,7 +530,7 @@ def as_dict(chart: Any) -> dict[str, Any]:
     """`chart.to_dict()` once per chart (schema validation is the slow part of rendering)."""
     hit = _DICTS.get(id(chart))
     if hit is None or hit[0] is not chart:
-        hit = (chart, chart.to_dict())
+        hit = (chart, chart.to_dict(validate=False))  # the tests validate every chart
         _DICTS[id(chart)] = hit
         while len(_DICTS) > 64:
             _DICTS.pop(next(iter(_DICTS)))
@@ -538,35 +546,121 @@ def spec(chart: Any) -> dict[str, Any]:
 
 
 _RENDERED: dict[tuple[int, str, float], tuple[Any, str | bytes]] = {}
+_HASHES: dict[int, tuple[Any, str]] = {}  # id -> (chart, spec_hash), recent only
+_PENDING: dict[int, tuple[Any, Any, Workers, DiskCache | None]] = {}  # drawing in a worker
 
 
-def render(chart: Any, fmt: Literal["svg", "png", "pdf"] = "svg",
-           scale: float = 2.0) -> str | bytes:
-    """SVG text (HTML, PDF) or PNG bytes (DOCX, at `scale` times) rendered offline (once per
-    chart and format: both editions of a report share a chart where it is the same)."""
-    key = (id(chart), fmt, scale)
-    hit = _RENDERED.get(key)
+def spec_hash(chart: Any) -> str:
+    """The hash of everything a render depends on: the specification with its data, the
+    house style and the Vega-Lite and vl-convert versions."""
+    hit = _HASHES.get(id(chart))
     if hit is None or hit[0] is not chart:
-        hit = (chart, _render(chart, fmt, scale))
-        _RENDERED[key] = hit
-        while len(_RENDERED) > 128:
-            _RENDERED.pop(next(iter(_RENDERED)))
+        hit = (chart, digest(spec(chart), VL_VERSION, _vl_convert_version()))
+        _HASHES[id(chart)] = hit
+        while len(_HASHES) > 64:
+            _HASHES.pop(next(iter(_HASHES)))
     return hit[1]
 
 
-def _render(chart: Any, fmt: str, scale: float) -> str | bytes:
-    body = spec(chart)
-    if fmt == "svg":
-        return _labelled(vlc.vegalite_to_svg(body, vl_version=VL_VERSION), chart)
-    if fmt == "png":
-        return vlc.vegalite_to_png(body, vl_version=VL_VERSION, scale=scale)
+def _vl_convert_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("vl-convert-python")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def render(chart: Any, fmt: Literal["svg", "png", "pdf"] = "svg", scale: float = 2.0,
+           cache: DiskCache | None = None) -> str | bytes:
+    """SVG text (HTML, PDF) or PNG bytes (DOCX, at `scale` times) rendered offline, once per
+    chart and format in a build (both editions share a chart where it is the same) and, with
+    a `cache`, once for as long as the chart's specification and data do not change."""
+    key = (id(chart), fmt, scale)
+    hit = _RENDERED.get(key)
+    if hit is None or hit[0] is not chart:
+        drawn = _collect(chart) if fmt == "svg" else None
+        hit = (chart, drawn if drawn is not None else _render(chart, fmt, scale, cache))
+        _remember(key, hit)
+    return hit[1]
+
+
+def _remember(key: tuple[int, str, float], hit: tuple[Any, str | bytes]) -> None:
+    _RENDERED[key] = hit
+    while len(_RENDERED) > 128:
+        _RENDERED.pop(next(iter(_RENDERED)))
+
+
+def _render(chart: Any, fmt: str, scale: float, cache: DiskCache | None) -> str | bytes:
     if fmt == "pdf":
-        return vlc.vegalite_to_pdf(body, vl_version=VL_VERSION)
-    raise ValueError(f"unknown chart format {fmt!r}: use svg, png or pdf")
+        return vlc.vegalite_to_pdf(spec(chart), vl_version=VL_VERSION)
+    if fmt not in ("svg", "png"):
+        raise ValueError(f"unknown chart format {fmt!r}: use svg, png or pdf")
+    name, suffix = spec_hash(chart), "svg" if fmt == "svg" else f"{scale:g}x.png"
+    stored = cache.get(name, suffix) if cache else None
+    if stored is not None:
+        return stored.decode("utf-8") if fmt == "svg" else stored
+    if fmt == "svg":
+        out: str | bytes = _labelled(vlc.vegalite_to_svg(spec(chart), vl_version=VL_VERSION),
+                                     chart)
+    else:  # rasterise the SVG (resvg) rather than run Vega again
+        out = vlc.svg_to_png(render(chart, "svg", cache=cache), scale=scale)
+    if cache:
+        cache.put(name, suffix, out.encode("utf-8") if isinstance(out, str) else out)
+    return out
+
+
+def render_soon(charts: list[Any], workers: Workers, cache: DiskCache | None = None) -> None:
+    """Start drawing the SVG of every chart not yet drawn (nor cached) in the worker
+    processes, several at a time, without waiting; :func:`render` collects each one."""
+    for chart in charts:
+        hit = _RENDERED.get((id(chart), "svg", 2.0))
+        waiting = _PENDING.get(id(chart))
+        if (hit is not None and hit[0] is chart) or (waiting and waiting[0] is chart) or (
+                cache and cache.path(spec_hash(chart), "svg").exists()):
+            continue
+        future = workers.submit(vlc.vegalite_to_svg, spec(chart), VL_VERSION)
+        _PENDING[id(chart)] = (chart, future, workers, cache)
+
+
+def render_all(charts: list[Any], workers: Workers, cache: DiskCache | None = None) -> None:
+    """Draw the SVG of every chart in the worker processes and wait for them all."""
+    render_soon(charts, workers, cache)
+    for chart in charts:
+        render(chart, "svg", cache=cache)
+
+
+def _collect(chart: Any) -> str | None:
+    """The SVG a worker drew for the chart (stored in the cache), or None if none is due."""
+    waiting = _PENDING.pop(id(chart), None)
+    if waiting is None or waiting[0] is not chart:
+        return None
+    _, future, workers, cache = waiting
+    svg = _labelled(workers.get(future), chart)
+    if cache:
+        cache.put(spec_hash(chart), "svg", svg.encode("utf-8"))
+    return svg
+
+
+_ID_REFS = re.compile(r'(\bid="|url\(#|href="#)([^")]+)')
+
+
+def _own_ids(svg: str, prefix: str) -> str:
+    """Vega numbers its ids (``gradient_0``) per process: name them after the chart instead,
+    so the same chart always gives the same SVG and no two charts in a page share an id."""
+    names: dict[str, str] = {}
+
+    def rename(match: re.Match) -> str:
+        name = names.setdefault(match.group(2), f"{prefix}-{len(names)}")
+        return match.group(1) + name
+
+    return _ID_REFS.sub(rename, svg)
 
 
 def _labelled(svg: str, chart: Any) -> str:
-    """The SVG with role img, a <title> and a <desc> (the text alternative) for screen readers."""
+    """The SVG with role img, a <title> and a <desc> (the text alternative) for screen
+    readers, and ids of its own."""
+    svg = _own_ids(svg, f"c{spec_hash(chart)[:12]}")
     body = as_dict(chart)
     title = body.get("title", "")
     title = title.get("text", "") if isinstance(title, dict) else title

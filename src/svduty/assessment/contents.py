@@ -5,13 +5,44 @@ An exhibit names the Result it shows, the rows and columns to show, which column
 (suppressed in the published edition) and which rates belong to which count, and whether
 a chart (:data:`svduty.assessment.charts.CHARTS`) or map (:data:`svduty.assessment.maps.MAPS`)
 is drawn from the Result.
+
+Exhibits that count the same events along different dimensions (by month, by month of the
+year, by hour and day, by category, by ward, ...) declare it with :class:`Tabulation`: the
+published edition then protects them together (:mod:`svduty.assessment.joint`), so that no
+suppressed cell in one can be worked out from another's totals.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import polars as pl
+
+SV = "sv"  # the serious violence events of the assessment (police), its whole period
+WHOLE = "whole period"  # the label every SV table uses for the whole period
+
+
+@dataclass(frozen=True)
+class Tabulation:
+    """Which events an exhibit's count column counts, and along which shared dimensions.
+
+    `population` names the events (tables of one population share their grand total);
+    `dims` maps exhibit columns to shared dimensions (`month`, `hour`, `weekday`,
+    `category`, `area`, `csp`, `term`); `totals` gives the label that means "all" in a
+    dimension; `fixed` the value every row has in a dimension the table does not show (e.g.
+    the 12 months a change compares); `complete` the dimensions whose rows list every value,
+    so that summing them gives the total; `label` formats a dimension's values (a rolling
+    total is "12 months to <month>"); `where` limits the rows tabulated."""
+
+    population: str
+    count: str
+    dims: Mapping[str, str] = field(default_factory=dict)
+    totals: Mapping[str, str] = field(default_factory=dict)
+    fixed: Mapping[str, str] = field(default_factory=dict)
+    complete: tuple[str, ...] = ()
+    label: Mapping[str, str] = field(default_factory=dict)
+    where: pl.Expr | None = None
 
 
 @dataclass(frozen=True)
@@ -23,7 +54,9 @@ class Exhibit:
     title: str
     columns: tuple[str, ...]
     counts: tuple[str, ...] = ()  # count columns: suppressed in the published edition
-    rates: dict[str, str] = field(default_factory=dict)  # rate column -> its count column
+    # rate column -> its count column(s): rates, shares, gaps, changes and their bounds,
+    # anything from which a count could be worked out, are blanked where a count is hidden
+    rates: dict[str, str | tuple[str, ...]] = field(default_factory=dict)
     where: pl.Expr | None = None
     sort: tuple[str, ...] = ()
     limit: int | None = None
@@ -35,6 +68,15 @@ class Exhibit:
     # (index, columns, values): shown as a cross-table after protection (e.g. hour x day)
     pivot: tuple[str, str, str] | None = None
     note: str = ""
+    tabulates: tuple[Tabulation, ...] = ()  # linked to other exhibits of the same events
+
+    def rows(self, table: pl.DataFrame) -> pl.DataFrame:
+        """The Result's rows this exhibit shows (filtered, sorted, limited), every column."""
+        if self.where is not None:
+            table = table.filter(self.where)
+        if self.sort:
+            table = table.sort(list(self.sort))
+        return table.head(self.limit) if self.limit else table
 
 
 @dataclass(frozen=True)
@@ -46,6 +88,10 @@ class Section:
 
 
 ALL = pl.col("sv_category") == "All serious violence"
+CHANGE = tuple(  # the counts a change compares: the latest 12 months and the year before
+    Tabulation(SV, f"count_{when}", {"area_name": "csp", "sv_category": "category"},
+               totals={"category": "All serious violence"}, fixed={"month": f"compared: {when}"})
+    for when in ("before", "after"))
 SECTIONS: tuple[Section, ...] = (
     Section("summary", "Executive summary and key findings",
             "The main findings of this assessment, each drawn from a named analysis."),
@@ -58,17 +104,25 @@ SECTIONS: tuple[Section, ...] = (
                      ("area_name", "sv_category", "count_before", "count_after",
                       "percent_change", "ratio_lower", "ratio_upper", "p_value"),
                      counts=("count_before", "count_after"),
+                     rates=dict.fromkeys(("percent_change", "ratio_lower", "ratio_upper"),
+                                         ("count_before", "count_after")),
                      where=pl.col("level") == "csp", chart="chart",
-                     total=(("area_name", "sv_category"), "All serious violence")),
+                     total=(("area_name", "sv_category"), "All serious violence"),
+                     tabulates=CHANGE),
              Exhibit("trend-monthly", "trend-monthly", "Serious violence by month",
                      ("month", "count", "rolling_12m", "rate_per_1000"),
                      counts=("count", "rolling_12m"), rates={"rate_per_1000": "count"},
                      where=(pl.col("level") == "partnership") & ALL, sort=("month",),
-                     chart="chart"),
+                     chart="chart", tabulates=(
+                         Tabulation(SV, "count", {"month": "month"}, complete=("month",)),
+                         Tabulation(SV, "rolling_12m", {"month": "month"},
+                                    label={"month": "12 months to {}"}))),
              Exhibit("trend-harm", "trend-harm", "Harm-weighted serious violence",
                      ("window", "sv_category", "count", "harm_weight_total",
                       "events_without_weight"),
-                     counts=("count",)),
+                     counts=("count",), tabulates=(Tabulation(
+                         SV, "count", {"window": "month", "sv_category": "category"},
+                         totals={"month": WHOLE, "category": "All serious violence"}),)),
              Exhibit("trend-outlook", "trend-outlook", "Outlook for the next 12 months",
                      ("month", "forecast", "pi_lower", "pi_upper"),
                      where=ALL & (pl.col("kind") == "forecast"), sort=("month",),
@@ -88,13 +142,15 @@ SECTIONS: tuple[Section, ...] = (
             (Exhibit("places-ward-rates", "places-ward-rates", "Serious violence by ward",
                      ("ward_name", "events", "residents", "rate_per_1000"),
                      counts=("events",), rates={"rate_per_1000": "events"},
-                     sort=("ward_name",), chart="map"),
+                     sort=("ward_name",), chart="map", tabulates=(Tabulation(
+                         SV, "events", {"ward_code": "area"}, complete=("area",)),)),
              Exhibit("places-hotspot-classes", "places-hotspot-classes",
                      "Hot spots over time",
                      ("lsoa21_code", "lsoa_name", "ward_name", "category", "periods_hot",
                       "periods", "events"), counts=("events",),
                      where=pl.col("category").str.contains("hot spot"),
-                     sort=("category", "lsoa21_code"), chart="map"),
+                     sort=("category", "lsoa21_code"), chart="map", tabulates=(Tabulation(
+                         SV, "events", {"lsoa21_code": "area"}),)),
              Exhibit("places-concentration", "places-concentration",
                      "Concentration in few places", ("unit", "measure", "units", "value"),
                      chart="chart"))),
@@ -103,29 +159,40 @@ SECTIONS: tuple[Section, ...] = (
             "night-time economy hours.",
             (Exhibit("times-month-of-year", "times-month-of-year", "By month of the year",
                      ("month_name", "count", "seasonal_index", "index_lower", "index_upper"),
-                     counts=("count",), chart="chart"),
+                     counts=("count",), chart="chart", tabulates=(Tabulation(
+                         SV, "count", {"month_name": "month"}, complete=("month",)),)),
              Exhibit("times-hour-weekday", "times-hour-weekday", "By hour and day",
                      ("weekday_name", "hour", "count"), counts=("count",),
                      sort=("weekday", "hour"), chart="chart",
-                     pivot=("hour", "weekday_name", "count")),
+                     pivot=("hour", "weekday_name", "count"), tabulates=(Tabulation(
+                         SV, "count", {"weekday_name": "weekday", "hour": "hour"},
+                         complete=("weekday", "hour")),)),
              Exhibit("times-night-time-economy", "times-night-time-economy",
                      "Night-time economy hours",
                      ("measure", "count", "total", "share", "lower", "upper"),
-                     counts=("count", "total")),
+                     counts=("count", "total"),
+                     rates={"share": "count", "lower": "count", "upper": "count"},
+                     tabulates=(Tabulation(
+                         SV, "total", where=pl.col("events") == "all serious violence"),)),
              Exhibit("times-school-term", "times-school-term", "School term and holidays",
                      ("group", "days", "term_count", "holiday_count", "rate_ratio", "lower",
-                      "upper", "p_value"), counts=("term_count", "holiday_count")))),
+                      "upper", "p_value"), counts=("term_count", "holiday_count"),
+                     tabulates=tuple(Tabulation(
+                         SV, f"{term}_count", fixed={"term": term}, where=(
+                             pl.col("group") == "all serious violence")
+                         & (pl.col("days") == "all days")) for term in ("term", "holiday"))))),
     Section("people", "People and cohorts",
             "Who is harmed and who harms: ages, sex, repeat victims and suspects, and young "
             "people known to several partners.",
             (Exhibit("people-profile", "people-profile", "Victims and suspects by age",
                      ("role", "age_band", "people", "involvements", "share_of_role",
                       "rate_per_1000_year"), counts=("people", "involvements"),
-                     rates={"rate_per_1000_year": "involvements"},
+                     rates={"rate_per_1000_year": "involvements",
+                            "share_of_role": "involvements"},
                      where=pl.col("sex") == "all", chart="chart"),
              Exhibit("people-repeat", "people-repeat", "Repeat victims and suspects",
                      ("role", "involvements_per_person", "people", "share_of_people"),
-                     counts=("people",)),
+                     counts=("people",), rates={"share_of_people": "people"}),
              Exhibit("people-cohort", "people-cohort",
                      "Pupils suspended or excluded who later appear elsewhere",
                      ("cohort", "outcome", "pupils", "later_appeared", "share", "median_days"),
@@ -137,15 +204,16 @@ SECTIONS: tuple[Section, ...] = (
                      "Domestic abuse and sexual violence",
                      ("measure", "window", "count", "of", "share", "share_lower",
                       "share_upper", "change_ratio", "p_value"), counts=("count", "of"),
-                     rates={"share": "count", "share_lower": "count",
-                            "share_upper": "count"}),)),
+                     rates={"share": ("count", "of"), "share_lower": ("count", "of"),
+                            "share_upper": ("count", "of")}),)),
     Section("weapons", "Weapons",
             "Knives, firearms and other weapons in serious violence.",
             (Exhibit("weapons-categories", "trend-change", "Weapon categories, latest 12 "
                      "months", ("sv_category", "count_before", "count_after", "percent_change"),
                      counts=("count_before", "count_after"),
+                     rates={"percent_change": ("count_before", "count_after")},
                      where=(pl.col("level") == "csp") & pl.col("sv_category").str.contains(
-                         "(?i)knife|firearm|weapon")),)),
+                         "(?i)knife|firearm|weapon"), tabulates=CHANGE),)),
     Section("health", "The health view and the under-reporting gap",
             "Assaults seen by the emergency department and hospitals, and how many never "
             "reach the police (the Cardiff Model).",
@@ -153,10 +221,13 @@ SECTIONS: tuple[Section, ...] = (
                      "ED assaults with no police record",
                      ("matching", "attendances", "matched", "gap", "gap_adjusted",
                       "gap_adjusted_lower", "gap_adjusted_upper"),
-                     counts=("attendances", "matched"), chart="chart"),
+                     counts=("attendances", "matched"),
+                     rates={"gap": "matched", "gap_adjusted": "matched",
+                            "gap_adjusted_lower": "matched", "gap_adjusted_upper": "matched"},
+                     chart="chart"),
              Exhibit("health-ed-method", "health-ed-method", "ED assaults by method",
                      ("dimension", "category", "attendances", "share"),
-                     counts=("attendances",), chart="chart"),
+                     counts=("attendances",), rates={"share": "attendances"}, chart="chart"),
              Exhibit("health-admissions", "health-admissions", "Hospital admissions for assault",
                      ("period", "icd10", "age_band", "admissions_known", "suppressed_cells"),
                      counts=("admissions_known",)))),

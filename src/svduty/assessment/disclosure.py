@@ -98,6 +98,11 @@ class Table:
     total: str = "Total"
     hierarchy: Mapping[str, Mapping[Any, Any]] = field(default_factory=dict)  # child -> parent
     published: bool = True
+    # dimension -> further groupings of its values (child -> parent; a parent None or the
+    # total label is the total), each one additive relation set of its own: e.g. months ->
+    # month of the year, or the months of a rolling 12-month window -> that window. Values a
+    # grouping does not name are left out of it, and a parent it does not map is its root.
+    partitions: Mapping[str, Sequence[Mapping[Any, Any]]] = field(default_factory=dict)
 
     @property
     def shown_column(self) -> str:
@@ -204,7 +209,7 @@ def _collect(tables: Sequence[Table], limits: Limits, use_shown: bool) -> tuple[
         rows.append(index)
     for i in starred - numbered:  # a cell shown as a number anywhere is known
         cells.hidden[i] = True
-    _relate(cells, _hierarchies(tables))
+    _relate(cells, _hierarchies(tables), _partitions(tables))
     return cells, rows
 
 
@@ -216,30 +221,71 @@ def _hierarchies(tables: Sequence[Table]) -> dict[str, dict[Any, Any]]:
     return merged
 
 
-def _relate(cells: _Cells, hierarchy: dict[str, dict[Any, Any]]) -> None:
+def _partitions(tables: Sequence[Table]) -> dict[str, list[dict[Any, Any]]]:
+    """Every table's extra groupings by dimension (duplicates once)."""
+    merged: dict[str, list[dict[Any, Any]]] = defaultdict(list)
+    for t in tables:
+        for dim, groupings in t.partitions.items():
+            for grouping in groupings:
+                parents = {_key(c, t.total): _key(p, t.total) for c, p in grouping.items()}
+                if parents not in merged[dim]:
+                    merged[dim].append(parents)
+    return merged
+
+
+def _relate(cells: _Cells, hierarchy: dict[str, dict[Any, Any]],
+            partitions: Mapping[str, list[dict[Any, Any]]] | None = None) -> None:
     """Find every additive relation: in each dimension, with the other dimensions fixed, a
-    present total (or parent) equals the sum of its nearest present descendants."""
+    present total (or parent) equals the sum of its nearest present descendants. A
+    dimension with partitions is related by each of them (strictly: values a partition does
+    not name are not in it) besides its hierarchy, which then holds only the values no
+    partition names."""
     seen = set()
+    partitions = partitions or {}
     for d, dim in enumerate(cells.dims):
-        parents = hierarchy.get(dim, {})
         buckets: dict[tuple, dict[Any, int]] = defaultdict(dict)
         for i, (measure, coord) in enumerate(cells.keys):
             buckets[(measure, coord[:d] + coord[d + 1:])][coord[d]] = i
+        groupings = _groupings(hierarchy.get(dim, {}), partitions.get(dim, []))
         for present in buckets.values():
-            for total, members in _bucket_groups(present, parents):
-                key = (total, frozenset(members))
-                if key not in seen:
-                    seen.add(key)
-                    _add_group(cells, total, tuple(sorted(members)))
+            for grouping in groupings:
+                for total, members in _bucket_groups(present, grouping):
+                    key = (total, frozenset(members))
+                    if key not in seen:
+                        seen.add(key)
+                        _add_group(cells, total, tuple(sorted(members)))
 
 
-def _bucket_groups(present: dict[Any, int], parents: Mapping[Any, Any]
+@dataclass(frozen=True)
+class _Grouping:
+    """One way of summing a dimension's values: child -> parent. Loose (a hierarchy): any
+    value not named sits under the total, bar those in `exclude`. Strict (a partition): only
+    the values named are in it."""
+
+    parents: Mapping[Any, Any]
+    strict: bool = False
+    exclude: frozenset = frozenset()
+
+
+def _groupings(parents: dict[Any, Any], partitions: list[dict[Any, Any]]) -> list[_Grouping]:
+    """The dimension's hierarchy and its partitions. Where partitions exist the hierarchy
+    gives up the values they name, so a month of the year is not taken for one more month."""
+    named = frozenset(v for p in partitions for pair in p.items() for v in pair) - {TOTAL}
+    return [_Grouping(parents, False, named), *(_Grouping(p, True) for p in partitions)]
+
+
+def _bucket_groups(present: dict[Any, int], grouping: _Grouping
                    ) -> Iterable[tuple[int, list[int]]]:
+    parents, strict = grouping.parents, grouping.strict
+    if grouping.exclude:
+        present = {v: i for v, i in present.items() if v not in grouping.exclude}
     if len(present) < 2:
         return
     children: dict[Any, set] = defaultdict(set)
     for v in present:
-        while v != TOTAL:
+        if strict and v not in parents:
+            continue
+        while (v in parents) if strict else (v != TOTAL):
             up = parents.get(v, TOTAL)
             children[up].add(v)
             v = up
@@ -532,16 +578,21 @@ class _Programme:
 # ------------------------------------------------------------------------------ exhibits
 
 
-def protect_exhibit(table: pl.DataFrame, counts: Sequence[str], rates: Mapping[str, str],
-                    disclosure: Disclosure | None, sources: Iterable[str] = ()
-                    ) -> tuple[pl.DataFrame, list[str]]:
+def bases(of: str | Sequence[str]) -> tuple[str, ...]:
+    """The count column(s) a rate is worked out from (a change needs two)."""
+    return (of,) if isinstance(of, str) else tuple(of)
+
+
+def protect_exhibit(table: pl.DataFrame, counts: Sequence[str],
+                    rates: Mapping[str, str | Sequence[str]], disclosure: Disclosure | None,
+                    sources: Iterable[str] = ()) -> tuple[pl.DataFrame, list[str]]:
     """Primary suppression of a report exhibit with no declared totals: each count column
-    becomes text ('*' or the count, null kept), each rate (rate column -> its count column)
-    is blanked where its count is hidden or under rate_min_count. Returns the table and the
-    caveats to print under it. Exhibits whose rows add up to a total shown elsewhere must go
-    through :func:`suppress` with their totals declared instead."""
+    becomes text ('*' or the count, null kept), each rate (rate column -> its count column
+    or columns) is blanked where any of its counts is hidden or under rate_min_count. Returns
+    the table and the caveats to print under it. Exhibits whose rows add up to a total shown
+    elsewhere must go through :func:`suppress` with their totals declared instead."""
     limits = resolve_limits(disclosure, sources)
-    out, hidden, blanked = table, 0, 0
+    out, hidden, blanked, few = table, 0, 0, {}
     for count in counts:
         if count not in table.columns:
             continue
@@ -549,15 +600,17 @@ def protect_exhibit(table: pl.DataFrame, counts: Sequence[str], rates: Mapping[s
         star = (((values >= 1) & (values < limits.suppress_below))
                 | ((values == 0) & limits.suppress_zero)).fill_null(False)
         hidden += int(star.sum())
-        few = star | (values.fill_null(0) < limits.rate_min_count)
-        for rate, of in rates.items():
-            if of == count and rate in out.columns:
-                blanked += int((few & out.get_column(rate).is_not_null()).sum())
-                out = out.with_columns(pl.when(few).then(None).otherwise(pl.col(rate)).alias(rate))
+        few[count] = star | (values.fill_null(0) < limits.rate_min_count)
         text = pl.Series(count, [None if v is None else STAR if s else _number(v)
                                  for v, s in zip(values.to_list(), star.to_list(), strict=True)],
                          pl.String)
         out = out.with_columns(text)
+    for rate, of in rates.items():
+        masks = [few[c] for c in bases(of) if c in few]
+        if rate in out.columns and masks:
+            mask = pl.DataFrame(masks).select(pl.any_horizontal(pl.all())).to_series()
+            blanked += int((mask & out.get_column(rate).is_not_null()).sum())
+            out = out.with_columns(pl.when(mask).then(None).otherwise(pl.col(rate)).alias(rate))
     notes = []
     if hidden:
         notes.append(f"{hidden} count(s) from 1 to {limits.suppress_below - 1} are shown as *.")
@@ -565,6 +618,16 @@ def protect_exhibit(table: pl.DataFrame, counts: Sequence[str], rates: Mapping[s
         notes.append(f"{blanked} rate(s) are not shown because fewer than "
                      f"{limits.rate_min_count} events underlie them.")
     return out, notes
+
+
+def blank_rates(out: pl.DataFrame, rates: Mapping[str, str | Sequence[str]]) -> pl.DataFrame:
+    """Blank each rate where any count it is worked out from is shown as *."""
+    for rate, of in rates.items():
+        hidden = [pl.col(c) == STAR for c in bases(of) if c in out.columns]
+        if rate in out.columns and hidden:
+            out = out.with_columns(pl.when(pl.any_horizontal(hidden)).then(None)
+                                   .otherwise(pl.col(rate)).alias(rate))
+    return out
 
 
 def _number(value: float) -> str:

@@ -47,8 +47,9 @@ class Finding:
     key: str  # stable id, e.g. "sv-change"; narrative overrides use "finding:<key>"
     section: str  # the report section it belongs to (its home section in key_findings)
     text: str
-    result: str  # the cited Result's name
+    result: str  # the cited Result's name (kept in the manifest and the methods appendix)
     figures: dict[str, Any] = field(default_factory=dict)
+    source: str = ""  # the cited Result's title in words, as the report cites it
 
 
 # -- numbers for people -------------------------------------------------------------------
@@ -865,15 +866,26 @@ def key_findings(results: Results) -> list[Finding]:
 
 
 def section_findings(results: Results, section: str) -> list[Finding]:
-    """The findings of one report section ("all" for every section's; [] if none)."""
+    """The findings of one report section ("all" for every section's; [] if none), each with
+    the title of the Result it cites (``source``)."""
     if section == "summary":
-        return key_findings(results)
-    if section == "all":
-        return all_findings(results)
-    if section == "recommendations":
-        return recommendations(all_findings(results))
-    make = SECTIONS.get(section)
-    return make(results) if make else []
+        found = key_findings(results)
+    elif section == "all":
+        found = all_findings(results)
+    elif section == "recommendations":
+        found = recommendations(all_findings(results))
+    else:
+        make = SECTIONS.get(section)
+        found = make(results) if make else []
+    return [titled(f, results) for f in found]
+
+
+def titled(finding: Finding, results: Results) -> Finding:
+    """The finding with its cited Result's title in words (kept if it has one already)."""
+    result = results.get(finding.result)
+    if finding.source or result is None:
+        return finding
+    return replace(finding, source=result.meta.title)
 
 
 # -- recommendations ----------------------------------------------------------------------

@@ -26,6 +26,9 @@ TOLERANCE_M = 15.0  # simplification tolerance: well under a pixel at report sca
 SIZE = 520
 RATE_COLOURS = ["#fde725", "#5ec962", "#21918c", "#3b528b", "#440154"]  # viridis, 5 classes
 NOT_SIGNIFICANT = "#e8e8e8"
+# The lightest classes (yellow, light grey) have well under 3:1 contrast with the white page,
+# so every area and legend swatch has this outline (7:1 on white; WCAG 2.2, 1.4.11).
+OUTLINE = "#505a5f"
 GI_CLASSES = {"hot spot": (OKABE_ITO["vermillion"], "triangle-up"),
               "cold spot": (OKABE_ITO["blue"], "triangle-down"),
               "not significant": (NOT_SIGNIFICANT, None)}
@@ -84,7 +87,7 @@ def _areas(rows: pl.DataFrame, root: Path, key: str, tolerance: float) -> list[d
 def _map(feats: list[dict], title: str, description: str, color: alt.Color,
          subtitle: str | None = None, marks: alt.Chart | None = None) -> Any:
     base = alt.Chart(alt.Data(values=feats)).mark_geoshape(
-        stroke="white", strokeWidth=0.4).encode(
+        stroke=OUTLINE, strokeWidth=0.4).encode(
         color=color, tooltip=[alt.Tooltip("properties.name:N", title="Area"),
                               alt.Tooltip("properties.label:N", title="Value")])
     chart = base + marks if marks is not None else base
@@ -137,7 +140,8 @@ def rate_map(source: Table, root: Path, value: str = "rate_per_1000", classes: i
     colours = RATE_COLOURS[:len(labels)] if len(labels) < 5 else RATE_COLOURS
     color = alt.Color("properties.band:N", title="Offences per 1,000 residents",
                       sort=labels, scale=alt.Scale(domain=labels, range=colours),
-                      legend=alt.Legend(orient="right", symbolType="square", symbolSize=200))
+                      legend=alt.Legend(orient="right", symbolType="square", symbolSize=200,
+                                         symbolStrokeColor=OUTLINE, symbolStrokeWidth=0.6))
     top = rows.sort(value, descending=True, nulls_last=True).row(0, named=True)
     text = (f"Map of the {len(feats)} LSOAs of the partnership shaded by serious violence per "
             f"1,000 residents in {len(labels)} classes of about equal numbers of areas "
@@ -184,7 +188,8 @@ def ward_map(source: Table, root: Path, value: str = "rate_per_1000", classes: i
     color = alt.Color("properties.band:N", title="Offences per 1,000 residents",
                       sort=labels, scale=alt.Scale(domain=labels,
                                                    range=RATE_COLOURS[:len(labels)]),
-                      legend=alt.Legend(orient="right", symbolType="square", symbolSize=200))
+                      legend=alt.Legend(orient="right", symbolType="square", symbolSize=200,
+                                         symbolStrokeColor=OUTLINE, symbolStrokeWidth=0.6))
     top = wards.sort(value, descending=True, nulls_last=True).row(0, named=True)
     text = (f"Map of the {len(feats)} wards of the partnership shaded by serious violence per "
             f"1,000 residents in {len(labels)} classes of about equal numbers of wards (darker "
@@ -208,6 +213,48 @@ def _ward_outlines(rows: pl.DataFrame, root: Path) -> gpd.GeoDataFrame:
                                                       method="coverage").reset_index()
 
 
+def level_map(level, root: Path, classes: int = 5, tolerance: float = TOLERANCE_M) -> Any:
+    """Choropleth of a :class:`svduty.assessment.levels.Level`: the rate per 1,000 by the
+    level's areas (LSOAs dissolved by the area they are drawn in), areas with a small count
+    in a "suppressed" class of their own."""
+    rows = level.areas
+    if rows.is_empty() or rows["rate_per_1000"].drop_nulls().is_empty():
+        return None
+    suppressed = f"suppressed (fewer than {level.below} events)"
+    shown = rows.with_columns(pl.when(pl.col("suppressed")).then(None)
+                              .otherwise(pl.col("rate_per_1000")).alias("rate_per_1000"))
+    shown, labels = _with_classes(shown, "rate_per_1000", classes)
+    shown = shown.with_columns(
+        pl.when(pl.col("suppressed")).then(pl.lit(suppressed)).otherwise(pl.col("band"))
+        .alias("band"),
+        pl.when(pl.col("suppressed")).then(pl.lit("suppressed"))
+        .otherwise(pl.col("rate_per_1000").round(1).cast(pl.String)).alias("label"))
+    outline = _dissolved(level.members, root)
+    feats = features(outline["code"].tolist(), simplified(outline.geometry.values, tolerance),
+                     shown, "code")
+    if not feats:
+        return None
+    domain = labels + ([suppressed] if level.suppressed else [])
+    colours = RATE_COLOURS[:len(labels)] + ([NOT_SIGNIFICANT] if level.suppressed else [])
+    color = alt.Color("properties.band:N", title="Offences per 1,000 residents", sort=domain,
+                      scale=alt.Scale(domain=domain, range=colours),
+                      legend=alt.Legend(orient="right", symbolType="square", symbolSize=200,
+                                         symbolStrokeColor=OUTLINE, symbolStrokeWidth=0.6))
+    text = (f"Map of the {len(feats)} areas ({level.level}) of the partnership shaded by "
+            f"serious violence per 1,000 residents in {len(labels)} classes (darker is "
+            f"higher). {level.reason}")
+    return _map(feats, f"Serious violence per 1,000 residents by {level.level}", text, color,
+                f"Classes are quantiles of {level.level} areas")
+
+
+def _dissolved(members: dict[str, str], root: Path) -> gpd.GeoDataFrame:
+    """The LSOAs dissolved by the area each is drawn in (column `code`)."""
+    layer = boundaries(root, "lsoa21")
+    layer = layer[layer["lsoa21_code"].isin(members)].copy()
+    layer["code"] = layer["lsoa21_code"].map(members)
+    return layer[["code", "geometry"]].dissolve(by="code", method="coverage").reset_index()
+
+
 # -- hot spots -------------------------------------------------------------------------------
 
 def _class_map(source: Table, root: Path, column: str, classes: dict[str, tuple],
@@ -225,7 +272,8 @@ def _class_map(source: Table, root: Path, column: str, classes: dict[str, tuple]
     colours = [classes.get(c, (OKABE_ITO["grey"], None))[0] for c in domain]
     color = alt.Color(f"properties.{column}:N", title=what, sort=domain,
                       scale=alt.Scale(domain=domain, range=colours),
-                      legend=alt.Legend(orient="right", symbolType="square", symbolSize=200))
+                      legend=alt.Legend(orient="right", symbolType="square", symbolSize=200,
+                                         symbolStrokeColor=OUTLINE, symbolStrokeWidth=0.6))
     marked = [c for c in domain if classes.get(c, (None, "circle"))[1]]
     marks = _class_marks(feats, column, marked, classes) if marked else None
     counts = rows.group_by(column).len().sort("len", descending=True)

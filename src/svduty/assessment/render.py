@@ -3,13 +3,23 @@ DOCX (python-docx, from the same content) and CSV tables.
 
 Charts come from one Altair specification per exhibit (:mod:`svduty.assessment.charts`),
 rendered offline by vl-convert: inline SVG in the HTML and PDF, PNG in the DOCX, each with a
-text alternative and its data table beside it.
+text alternative and its data table beside it. Every format uses one font
+(:data:`svduty.assessment.charts.FONT`).
+
+Findings cite the exhibit they rest on by its title (the Result's own id stays in the
+manifest and the methods appendix). Charts and PDFs can be drawn in worker processes
+(:mod:`svduty.assessment.workers`) and kept in a disk cache (:mod:`svduty.assessment.cache`)
+so that a rebuild reuses what has not changed.
 """
 
 from __future__ import annotations
 
 import io
 import math
+import re
+import shutil
+from concurrent.futures import Future
+from copy import deepcopy
 from datetime import date
 from importlib import resources
 from pathlib import Path
@@ -18,8 +28,14 @@ from typing import TYPE_CHECKING
 import polars as pl
 from jinja2 import Environment, select_autoescape
 
+from svduty.assessment.cache import DiskCache, digest
+
 if TYPE_CHECKING:
     from svduty.assessment.build import Edition, ExhibitOut
+    from svduty.assessment.workers import Workers
+
+DOCX_ROWS = 60  # Word tables longer than this go to an appendix at the end
+BUILT = re.compile(r'<span class="built">.*?</span>', re.DOTALL)
 
 LABELS = {"sv_category": "category", "count_before": "previous 12 months",
           "count_after": "latest 12 months", "percent_change": "change (%)",
@@ -73,25 +89,72 @@ def csv_table(table: pl.DataFrame) -> pl.DataFrame:
                               if t.is_nested())
 
 
-def chart_parts(x: ExhibitOut) -> tuple[str | None, str, bytes | None]:
-    """SVG, text alternative and PNG of the exhibit's chart (None where there is none)."""
+def caches(root: Path) -> dict[str, DiskCache]:
+    """The partnership's disk caches of rendered charts and PDFs."""
+    return {kind: DiskCache(root, kind) for kind in ("charts", "pdf")}
+
+
+def prune(root: Path) -> None:
+    """Keep the disk caches to their size (least recently used files go first)."""
+    for cache in caches(root).values():
+        cache.prune()
+
+
+def chart_parts(x: ExhibitOut, cache: DiskCache | None = None, png: bool = True
+                ) -> tuple[str | None, str, bytes | None]:
+    """SVG, text alternative and PNG (unless not `png`) of the exhibit's chart (None where
+    there is none)."""
     if x.chart is None:
         return None, "", None
     from svduty.assessment import charts  # renders each chart and format once per build
 
-    return (charts.render(x.chart, "svg"), charts.text_alternative(x.chart),
-            charts.render(x.chart, "png"))
+    return (charts.render(x.chart, "svg", cache=cache), charts.text_alternative(x.chart),
+            charts.render(x.chart, "png", cache=cache) if png else None)
 
 
-def html(edition: Edition, context: dict) -> str:
+def draw_charts(edition: Edition, workers: Workers, cache: DiskCache | None = None) -> None:
+    """Start drawing every chart of the edition in the workers, several at a time, without
+    waiting: the HTML collects them."""
+    from svduty.assessment import charts
+
+    charts.render_soon([x.chart for s in edition.sections for x in s.exhibits
+                        if x.chart is not None], workers, cache)
+
+
+def citations(edition: Edition) -> dict[str, dict[str, str]]:
+    """Result name -> how findings cite it in words: the title of the first exhibit drawn
+    from it (with the section number and the exhibit's anchor)."""
+    cited: dict[str, dict[str, str]] = {}
+    for s in edition.sections:
+        for x in s.exhibits:
+            if x.spec.result not in cited and not x.table.is_empty():
+                cited[x.spec.result] = {"text": f"{x.spec.title}, section {s.number}",
+                                        "href": x.spec.key}
+    return cited
+
+
+def citation(finding: object, cited: dict[str, dict[str, str]]) -> dict[str, str]:
+    """The words a finding cites its evidence with: an exhibit's title where one shows its
+    Result, else the Result's own title; never the bare Result id unless nothing else."""
+    name = getattr(finding, "result", "")
+    if name in cited:
+        return cited[name]
+    return {"text": getattr(finding, "source", "") or name, "href": ""}
+
+
+def html(edition: Edition, context: dict, cache: DiskCache | None = None) -> str:
+    """The edition as one self-contained HTML page (the PDF is made from it)."""
+    from svduty.assessment.charts import FONT
+
     env = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
     template = env.from_string(resources.files("svduty.assessment").joinpath(
         "templates/sna.html.j2").read_text("utf-8"))
+    cited = citations(edition)
     sections = []
     for s in edition.sections:
         exhibits = []
         for x in s.exhibits:
-            svg, alt, _ = chart_parts(x)
+            svg, alt, _ = chart_parts(x, cache, png=False)
             exhibits.append({
                 "key": x.spec.key, "title": x.spec.title, "result": x.spec.result,
                 "chart_svg": svg, "alt": alt, "caveats": x.caveats,
@@ -101,15 +164,16 @@ def html(edition: Edition, context: dict) -> str:
                          for row in x.table.iter_rows()],
                 "empty_reason": "this analysis had nothing to show for this scope (see "
                                 "the data quality section)."})
+        findings = [{"text": f.text, "cite": citation(f, cited)} for f in s.findings]
         sections.append({"key": s.spec.key, "number": s.number, "title": s.spec.title,
-                         "paragraphs": s.paragraphs, "findings": s.findings,
+                         "paragraphs": s.paragraphs, "findings": findings,
                          "exhibits": exhibits})
     methods = [{"name": x.result.meta.name, "title": x.result.meta.title,
                 "method": x.result.meta.method, "caveats": x.result.meta.caveats}
                for s in edition.sections for x in s.exhibits if x.result]
     return template.render(**context, sections=sections, marking=edition.marking,
                            edition_label=edition.label, edition_notice=edition.notice,
-                           methods=unique(methods))
+                           methods=unique(methods), font=FONT)
 
 
 def unique(methods: list[dict]) -> list[dict]:
@@ -121,24 +185,46 @@ def unique(methods: list[dict]) -> list[dict]:
     return out
 
 
-def pdf(html_text: str, path: Path) -> None:
-    """A4 PDF from the same HTML; tagged PDF/UA-1 where WeasyPrint manages it."""
-    from weasyprint import HTML
+def pdf(html_text: str, path: Path, cache: DiskCache | None = None,
+        workers: Workers | None = None) -> Future | None:
+    """A4 PDF from the same HTML; tagged PDF/UA-1 where WeasyPrint manages it. Written in a
+    worker process where `workers` are given (``workers.wait()`` waits for it); with a `cache`,
+    an edition whose HTML is unchanged but for its build time reuses the last PDF."""
+    from svduty.assessment import workers as pool
 
-    document = HTML(string=html_text, base_url=str(path.parent))
+    key = digest(BUILT.sub("", html_text), "pdf", _version("weasyprint"))
+    kept = cache.path(key, "pdf") if cache else None
+    if kept is not None and kept.exists():
+        shutil.copyfile(kept, path)
+        return None
+    if kept is not None:
+        kept.parent.mkdir(parents=True, exist_ok=True)
+    if workers is None:
+        pool.write_pdf(html_text, path, kept)
+        return None
+    return workers.later(pool.write_pdf, html_text, path, kept)
+
+
+def _version(package: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
-        document.write_pdf(path, pdf_variant="pdf/ua-1", pdf_tags=True)
-    except Exception:  # PDF/UA refused (e.g. an image without alt): a tagged plain PDF
-        document.write_pdf(path, pdf_tags=True)
+        return version(package)
+    except PackageNotFoundError:
+        return "unknown"
 
 
-def docx(edition: Edition, context: dict, path: Path) -> None:
-    """An editable Word document with the same content: real headings and tables."""
+def docx(edition: Edition, context: dict, path: Path,
+         cache: DiskCache | None = None) -> None:
+    """An editable Word document with the same content: real headings and full tables
+    (those over :data:`DOCX_ROWS` rows in an appendix at the end, with a note in place)."""
     from docx import Document
     from docx.shared import Cm, Pt
 
+    from svduty.assessment.charts import FONT
+
     doc = Document()
-    doc.styles["Normal"].font.name = "Arial"
+    doc.styles["Normal"].font.name = FONT.split(",")[0]  # Arial: the charts' font
     doc.styles["Normal"].font.size = Pt(10)
     for section in doc.sections:
         section.header.paragraphs[0].text = edition.marking
@@ -148,39 +234,61 @@ def docx(edition: Edition, context: dict, path: Path) -> None:
     doc.add_paragraph(f"{context['scope']}. Definition version {context['definition_version']}."
                       f" {edition.label}.")
     doc.add_paragraph(edition.notice)
+    cited, long = citations(edition), []
     for s in edition.sections:
         doc.add_heading(f"{s.number}. {s.spec.title}", 1)
         for p in s.paragraphs:
             doc.add_paragraph(p)
         for f in s.findings:
-            doc.add_paragraph(f"{f.text} [{f.result}]", style="List Bullet")
+            doc.add_paragraph(f"{f.text} (Source: {citation(f, cited)['text']}.)",
+                              style="List Bullet")
         for x in s.exhibits:
             doc.add_heading(x.spec.title, 2)
-            _, alt, png = chart_parts(x)
+            _, alt, png = chart_parts(x, cache)
             if png:
                 doc.add_picture(io.BytesIO(png), width=Cm(16))
                 doc.inline_shapes[-1]._inline.docPr.set("descr", alt)
             if x.table.is_empty():
                 doc.add_paragraph("No data for this scope.")
                 continue
-            docx_table(doc, x.table)
+            if x.table.height > DOCX_ROWS:
+                long.append(x)
+                doc.add_paragraph(f"The full table ({x.table.height:,} rows) is in the "
+                                  "appendix \"Long tables\" at the end of this document, and "
+                                  f"in tables/{x.spec.key}.csv.")
+            else:
+                docx_table(doc, x.table)
             for c in x.caveats:
                 doc.add_paragraph(f"Note: {c}").runs[0].font.size = Pt(8)
     doc.add_heading("Appendix: the local definition", 1)
     doc.add_paragraph(context["definition_text"]).runs[0].font.size = Pt(7)
+    if long:
+        doc.add_heading("Appendix: long tables", 1)
+        for x in long:
+            doc.add_heading(x.spec.title, 2)
+            docx_table(doc, x.table)
     doc.save(path)
 
 
-def docx_table(doc, table: pl.DataFrame, limit: int = 60) -> None:
-    rows = table.head(limit)
-    t = doc.add_table(rows=1, cols=len(rows.columns))
+def docx_table(doc, table: pl.DataFrame) -> None:
+    """Every row of the table as a Word table, its header row repeated on each page."""
+    from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
+
+    t = doc.add_table(rows=2, cols=len(table.columns))
     t.style = "Light Grid Accent 1"
-    for i, c in enumerate(rows.columns):
+    for i, c in enumerate(table.columns):
         t.rows[0].cells[i].text = label(c)
-    for row in rows.iter_rows():
-        cells = t.add_row().cells
-        for i, (v, c) in enumerate(zip(row, rows.columns, strict=True)):
-            cells[i].text = cell(v, c)
-    if table.height > limit:
-        doc.add_paragraph(f"First {limit} of {table.height:,} rows; all rows are in the "
-                          "tables folder.")
+    header = t.rows[0]._tr.get_or_add_trPr()
+    header.append(OxmlElement("w:tblHeader"))
+    for cell_ in t.rows[1].cells:
+        cell_.text = "x"  # a row to copy: one run per cell
+    template = t.rows[1]._tr
+    body = template.getparent()
+    body.remove(template)
+    for row in table.iter_rows():
+        tr = deepcopy(template)
+        for text_, value in zip(tr.iter(qn("w:t")), zip(row, table.columns, strict=True),
+                                strict=True):
+            text_.text = cell(*value)
+        body.append(tr)
