@@ -32,6 +32,7 @@ from svduty.sources.base import (
 from svduty.warehouse import Warehouse
 
 if TYPE_CHECKING:
+    from svduty.definition.rules import Definition
     from svduty.geography.gazetteer import Gazetteer
 
 FILE_PATTERNS = ("*.csv", "*.csv.gz", "*.xlsx", "*.xml")
@@ -114,7 +115,7 @@ def ingest(
                     progress(result.path)
             results.extend(done)
         if any(r.status == "loaded" for r in results):
-            refresh_definition(partnership, wh)
+            refresh_definition(wh, context)
             if link_people:
                 link_people_now(wh, source)
     return results
@@ -156,10 +157,14 @@ class Context:
 
     lsoas: pl.DataFrame
     offence_codes: set[str]
-    definition_version: str | None
+    definition: Definition | None
     area_codes: dict[str, set[str]] = field(default_factory=dict)  # area type -> in-area codes
     _gazetteer: Gazetteer | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def definition_version(self) -> str | None:
+        return self.definition.definition_version if self.definition else None
 
     def gazetteer(self, partnership: Partnership, wh: Warehouse) -> Gazetteer:
         """The free-text location gazetteer, built on first use (once per ingest run)."""
@@ -179,7 +184,7 @@ class Context:
         return cls(
             lsoas=lsoa_lookup(wh, partnership.config.lad_codes),
             offence_codes=codes | catalogue_codes(),
-            definition_version=current_definition_version(partnership),
+            definition=current_definition(partnership),
             area_codes=partnership_area_codes(wh, partnership.config.lad_codes),
         )
 
@@ -283,10 +288,11 @@ def write_batch(
         else:
             seen[digest] = path
             ready.append((i, (path, digest, outcome)))
-    with wh.transaction() as con:
+    with wh.transaction():
         for group in groups([item for _, item in ready]):
             for (path, _, _), figures in zip(group, write_group(
-                    con, source.name, group, partner, context.definition_version), strict=True):
+                    wh.store, source.name, group, partner, context.definition_version),
+                    strict=True):
                 index = next(i for i, item in ready if item[0] is path)
                 results[index] = FileResult(path, "loaded", **figures,
                                             notes=list(ready_parsed(ready, index).notes))
@@ -470,20 +476,22 @@ def scope_name(partner: str) -> str:
     return slug(partner) or partner
 
 
-def refresh_definition(partnership: Partnership, wh: Warehouse) -> None:
-    """Re-derive serious-violence events under the current local definition."""
-    from svduty.definition.rules import apply_definition, load_definition
+def refresh_definition(wh: Warehouse, context: Context) -> None:
+    """Apply the local definition if `definition.toml` changed since it was last applied
+    (`sv_events` is a view over the events, so new loads need nothing more)."""
+    from svduty.definition.rules import applied_version, apply_definition
 
-    if partnership.definition_path.exists():
-        apply_definition(wh, load_definition(partnership.definition_path))
+    definition = context.definition
+    if definition is not None and applied_version(wh) != definition.definition_version:
+        apply_definition(wh, definition, count=False)
 
 
-def current_definition_version(partnership: Partnership) -> str | None:
+def current_definition(partnership: Partnership) -> Definition | None:
     from svduty.definition.rules import load_definition
 
     if not partnership.definition_path.exists():
         return None
-    return load_definition(partnership.definition_path).definition_version
+    return load_definition(partnership.definition_path)
 
 
 def catalogue_codes() -> set[str]:
