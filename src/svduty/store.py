@@ -58,6 +58,10 @@ def polars_schema(table: str) -> dict[str, pl.DataType]:
     return {c: POLARS_TYPES[t] for c, t in COLUMNS[table].items()}
 
 
+class StoreError(Exception):
+    """The warehouse's files are not where its list says."""
+
+
 class Store:
     """The Parquet tables of one warehouse: write files, list them, keep the views current.
 
@@ -76,6 +80,7 @@ class Store:
     def create(self) -> None:
         """Create the manifest and the views (moving rows of older, native tables in)."""
         self.con.execute(MANIFEST)
+        self.check_files()
         for table in COLUMNS:
             self._adopt_native(table)
             self.refresh_view(table)
@@ -97,6 +102,16 @@ class Store:
         self.con.execute(f"DROP TABLE {table}")
         if frame.height:
             self.add(table, frame)
+
+    def check_files(self) -> None:
+        """StoreError naming the first listed file that is missing (a partnership folder
+        copied without its `warehouse-files/`)."""
+        for (file,) in self.con.execute("SELECT file FROM store_files").fetchall():
+            if not (self.root / file).exists():
+                raise StoreError(
+                    f"{self.root / file} is missing: the warehouse lists it but it is not "
+                    f"there. Copy or restore the whole partnership folder, including "
+                    f"{STORE_DIR}/, not warehouse.duckdb alone.")
 
     # ------------------------------------------------------------------ reading
 

@@ -443,19 +443,18 @@ def geocode_missing(events: pl.DataFrame, root: Path) -> pl.DataFrame:
 
 def reconcile(path: Path, parsed: Parsed) -> None:
     """Every row read is loaded or quarantined, never both, never neither."""
-    loaded = set(parsed.events.get_column("row_number").to_list())
-    for frame in (parsed.involvements, parsed.aggregates):
-        if frame is not None:
-            loaded |= set(frame.get_column("row_number").to_list())
-    quarantined = set(parsed.quarantine.get_column("row_number").to_list())
-    both = loaded & quarantined
-    lost = parsed.rows_read - len(loaded | quarantined)
+    frames = [f for f in (parsed.events, parsed.involvements, parsed.aggregates)
+              if f is not None]
+    loaded = pl.concat([f.get_column("row_number") for f in frames]).unique()
+    quarantined = parsed.quarantine.get_column("row_number").unique()
+    both = int(loaded.is_in(quarantined.implode()).sum())
+    lost = parsed.rows_read - (loaded.len() + quarantined.len() - both)
     if parsed.events.get_column("source_record_id").is_duplicated().any():
         raise FileError(path, "internal reconciliation failed (a record id appears twice)",
                         "this is a bug in svduty: please report it with the file's checksum")
     if both or lost:
         raise FileError(
-            path, f"internal reconciliation failed ({len(both)} rows both loaded and "
+            path, f"internal reconciliation failed ({both} rows both loaded and "
             f"quarantined, {lost} rows unaccounted for); nothing was loaded",
             "this is a bug in svduty: please report it with the file's checksum")
 
