@@ -18,6 +18,7 @@ warehouse is opened for writing). Paths are relative to the partnership folder (
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -139,26 +140,29 @@ class Store:
         """Write `frame` (conformed to the table's columns) as a new file and list it."""
         if frame.height == 0:
             return None
-        name = self._write(table, frame)
+        name = self._write(table, frame, load_id)
         self.con.execute("INSERT INTO store_files VALUES (?, ?, ?, ?)",
                          [table, name, load_id, frame.height])
         self.refresh_view(table)
         return name
 
-    def add_many(self, table: str, frames: list[tuple[pl.DataFrame, int | None]]) -> None:
-        """Write several frames (each with its load id) as files, two at a time, then list
-        them all and refresh the view once."""
+    def add_many(self, table: str,
+                 makers: list[tuple[Callable[[], pl.DataFrame], int | None]]) -> None:
+        """Make and write several frames (each with its load id) as files, two at a time,
+        then list them all and refresh the view once."""
         from concurrent.futures import ThreadPoolExecutor
 
-        frames = [(f, load_id) for f, load_id in frames if f.height]
-        if not frames:
-            return
-        with ThreadPoolExecutor(max_workers=2) as pool:  # polars writes without the GIL
-            names = list(pool.map(lambda item: self._write(table, item[0]), frames))
-        self.con.executemany("INSERT INTO store_files VALUES (?, ?, ?, ?)", [
-            [table, name, load_id, frame.height]
-            for name, (frame, load_id) in zip(names, frames, strict=True)])
-        self.refresh_view(table)
+        def write(item: tuple[Callable[[], pl.DataFrame], int | None]) -> tuple[str | None, int]:
+            frame = item[0]()  # polars works and writes without the GIL
+            return (self._write(table, frame, item[1]) if frame.height else None), frame.height
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            written = list(pool.map(write, makers))
+        rows = [[table, name, load_id, height] for (name, height), (_, load_id)
+                in zip(written, makers, strict=True) if name]
+        if rows:
+            self.con.executemany("INSERT INTO store_files VALUES (?, ?, ?, ?)", rows)
+            self.refresh_view(table)
 
     def delete_where(self, table: str, predicate: str, params: list | None = None) -> int:
         """Remove rows matching `predicate` (SQL over the table's columns): each file holding
@@ -196,10 +200,12 @@ class Store:
                          [table, file])
         self.pending.append(self.root / file)
 
-    def _write(self, table: str, frame: pl.DataFrame) -> str:
+    def _write(self, table: str, frame: pl.DataFrame, load_id: int | None) -> str:
+        """Write a new file (`load-<id>-<unique>.parquet`); its path relative to the root."""
         folder = self.root / STORE_DIR / table
         folder.mkdir(parents=True, exist_ok=True)
-        name = f"{STORE_DIR}/{table}/{uuid.uuid4().hex}.parquet"
+        prefix = f"load-{load_id:06d}" if load_id is not None else "rows"
+        name = f"{STORE_DIR}/{table}/{prefix}-{uuid.uuid4().hex[:12]}.parquet"
         conform(frame, table).write_parquet(self.root / name, compression="lz4",
                                             statistics=True)
         self.written.append(self.root / name)

@@ -29,6 +29,7 @@ from svduty.sources.base import (
     Source,
     conform,
 )
+from svduty.sources.contract import contract_problems
 from svduty.warehouse import Warehouse
 
 if TYPE_CHECKING:
@@ -242,8 +243,6 @@ def read_file(
 
 def check_contract(prepared: list[tuple[Path, str, Outcome]]) -> list[tuple[Path, str, Outcome]]:
     """Check every parsed file of the batch against the reader contract in one pandera pass."""
-    from svduty.sources.contract import contract_problems
-
     parsed = [(i, o) for i, (_, _, o) in enumerate(prepared) if isinstance(o, Parsed)]
     if not parsed:
         return prepared

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import binascii
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 
 import duckdb
@@ -72,8 +73,8 @@ def write_group(
     insert_loads(con, source, group, figures, partner, definition_version)
     superseded = supersede(store, source, group, first_id)
     store.add_many("events", [
-        (with_event_id(stamp(conform_events(p), p, f["load_id"], source)),
-         f["load_id"]) for (_, _, p), f in zip(group, figures, strict=True)])
+        (partial(event_rows, p, f["load_id"], source), f["load_id"])
+        for (_, _, p), f in zip(group, figures, strict=True)])
     people = [stamp(conform(p.involvements, INVOLVEMENT_COLUMNS), p, f["load_id"], source)
               for (_, _, p), f in zip(group, figures, strict=True)
               if p.involvements is not None and p.involvements.height]
@@ -137,6 +138,11 @@ def file_figures(parsed, load_id: int) -> dict:
         "rows_loaded": parsed.rows_read - quarantined, "rows_quarantined": quarantined,
         "rows_out_of_area": out_of_area,
     }
+
+
+def event_rows(parsed, load_id: int, source: str) -> pl.DataFrame:
+    """A file's events as stored: stamped with the load and keyed."""
+    return with_event_id(stamp(conform_events(parsed), parsed, load_id, source))
 
 
 def conform_events(parsed) -> pl.DataFrame:
