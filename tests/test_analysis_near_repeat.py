@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import date
 from itertools import pairwise
 
-import duckdb
 import numpy as np
 import pytest
 
@@ -15,6 +14,7 @@ from svduty.analysis import near_repeat as nr
 from svduty.analysis.data import Data
 from svduty.analysis.scope import resolve_scope
 from svduty.partnership import Partnership
+from svduty.warehouse import connect
 
 SPACE, TIME = nr.SPACE_EDGES_M, nr.TIME_EDGES_DAYS
 
@@ -152,7 +152,7 @@ def test_demo_knox_table_uses_the_latest_twelve_months(demo):
     params = result.meta.parameters
     assert params["window_start"] == "2024-10-01" and scope.end == date(2025, 9, 1)
     lads = ", ".join("?" * len(scope.lad_codes))
-    with duckdb.connect(str(root / "warehouse.duckdb"), read_only=True) as con:
+    with connect(root / "warehouse.duckdb") as con:
         n = con.execute(f"""SELECT count(*) FROM events e JOIN sv_events s USING (event_id)
             JOIN areas a ON a.lsoa_code = e.lsoa21_code AND a.lsoa_vintage = 2021
             WHERE e.source = 'police-recorded' AND a.lad_code IN ({lads})

@@ -14,6 +14,7 @@ from svduty.analysis.data import Data
 from svduty.analysis.scope import resolve_scope
 from svduty.partnership import Partnership
 from svduty.sources import REGISTRY
+from svduty.store import STORE_DIR
 from svduty.warehouse import Warehouse
 
 TODAY = date(2026, 6, 15)
@@ -83,6 +84,7 @@ def test_quarantine_and_superseded_loads_reconcile(demo_partnership, tmp_path):
     """On a copy of the demo: quarantined rows are counted per reason from `quarantine`, and
     a superseded load (and its quarantine rows) is left out."""
     shutil.copy(demo_partnership / "warehouse.duckdb", tmp_path / "warehouse.duckdb")
+    shutil.copytree(demo_partnership / STORE_DIR, tmp_path / STORE_DIR)
     wh = Warehouse(tmp_path / "warehouse.duckdb")
     try:
         con = wh.con

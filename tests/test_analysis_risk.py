@@ -18,6 +18,7 @@ from svduty.analysis import risk
 from svduty.analysis.data import Data
 from svduty.analysis.scope import resolve_scope
 from svduty.partnership import Partnership
+from svduty.store import STORE_DIR
 from svduty.warehouse import Warehouse
 
 PLYMOUTH = "E06000026"
@@ -163,6 +164,7 @@ def test_persistent_absence_by_lsoa_is_used_where_loaded(demo_partnership, tmp_p
     """On a copy of the demo with absence aggregates by home LSOA: the rate is value /
     denominator per LSOA, summed over the years in the period, and it gets a correlation."""
     shutil.copy(demo_partnership / "warehouse.duckdb", tmp_path / "warehouse.duckdb")
+    shutil.copytree(demo_partnership / STORE_DIR, tmp_path / STORE_DIR)
     wh = Warehouse(tmp_path / "warehouse.duckdb")
     try:
         lsoas = [r[0] for r in wh.con.execute(

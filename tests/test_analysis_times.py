@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import date, timedelta
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import polars as pl
 import pytest
@@ -18,10 +17,11 @@ from svduty.analysis import times
 from svduty.analysis.data import Data
 from svduty.analysis.scope import resolve_scope
 from svduty.partnership import Partnership
+from svduty.warehouse import connect
 
 
 def sql(root, query: str, params: list | None = None) -> list[tuple]:
-    with duckdb.connect(str(root / "warehouse.duckdb"), read_only=True) as con:
+    with connect(root / "warehouse.duckdb") as con:
         return con.execute(query, params or []).fetchall()
 
 

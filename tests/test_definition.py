@@ -252,9 +252,8 @@ def add_events(wh: Warehouse, rows: list[dict]) -> None:
     frame = pl.DataFrame(rows, infer_schema_length=None).with_columns(
         pl.lit("police-recorded").alias("source"), pl.lit(1).alias("load_id"),
         pl.col("event_id").alias("source_record_id"))
-    wh.con.register("new_events", frame)
-    wh.con.execute("INSERT INTO events BY NAME SELECT * FROM new_events")
-    wh.con.unregister("new_events")
+    with wh.transaction():
+        wh.store.add("events", frame, 1)
 
 
 def add_people(wh: Warehouse, rows: list[tuple[str, str, int]]) -> None:

@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import duckdb
 import polars as pl
 import pytest
 
 from svduty.demo.build import PERSON_LEVEL
 from svduty.partnership import Partnership
 from svduty.sources import REGISTRY
+from svduty.warehouse import connect
 
 
 @pytest.fixture
@@ -21,7 +21,7 @@ def demo(demo_partnership: Path) -> Path:
 
 
 def sql(root: Path, query: str) -> pl.DataFrame:
-    with duckdb.connect(str(root / "warehouse.duckdb"), read_only=True) as con:
+    with connect(root / "warehouse.duckdb") as con:
         return con.sql(query).pl()
 
 
@@ -53,7 +53,7 @@ def test_no_raw_identifier_in_warehouse(demo: Path) -> None:
         needles |= set(raw.get_column(column).drop_nulls().sample(200, seed=1).to_list())
     full_names = raw.select(pl.concat_str("forename", "surname", separator=" ")).to_series()
     needles |= set(full_names.drop_nulls().sample(200, seed=1).to_list())
-    with duckdb.connect(str(demo / "warehouse.duckdb"), read_only=True) as con:
+    with connect(demo / "warehouse.duckdb") as con:
         columns = con.sql("SELECT table_name, column_name FROM information_schema.columns "
                           "WHERE data_type = 'VARCHAR'").fetchall()
         for table, column in columns:

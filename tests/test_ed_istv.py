@@ -12,7 +12,6 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-import duckdb
 import openpyxl
 import polars as pl
 import pytest
@@ -25,6 +24,7 @@ from svduty.sources.base import EVENT_COLUMNS, WEAPONS, FileError, Parsed
 from svduty.sources.contract import contract_problems
 from svduty.sources.ed_istv import SPEC, WITHHELD, EdIstv
 from svduty.sources.ingest import ingest
+from svduty.warehouse import connect
 
 from .test_ingest import DC_2025_01, plymouth, query  # noqa: F401 - `plymouth` is a fixture
 
@@ -705,7 +705,7 @@ def test_no_free_text_anywhere_in_the_warehouse_or_audit_log(ready, tmp_path):
     broken.write_text(xml_text(extract(3))[:-40])
     results = ingest(ready, get_source("ed-istv"), [*files, broken])
     assert [r.status for r in results] == ["loaded", "loaded", "loaded", "rejected"]
-    con = duckdb.connect(str(ready.root / "warehouse.duckdb"), read_only=True)
+    con = connect(ready.root / "warehouse.duckdb")
     try:
         columns = con.execute("""SELECT table_name, column_name FROM information_schema.columns
             WHERE data_type = 'VARCHAR' AND table_schema = 'main'""").fetchall()

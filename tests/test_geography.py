@@ -13,7 +13,6 @@ from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-import duckdb
 import numpy as np
 import polars as pl
 import pytest
@@ -33,7 +32,7 @@ from svduty.geography import fetch as fetch_module
 from svduty.geography.cli import app
 from svduty.geography.readers import FILES, Source, read_population21
 from svduty.partnership import Partnership, init_partnership
-from svduty.warehouse import Warehouse
+from svduty.warehouse import Warehouse, connect
 
 from .conftest import DATA
 
@@ -43,7 +42,7 @@ runner = CliRunner()
 
 
 def query(root, sql, params=None):
-    con = duckdb.connect(str(root / "warehouse.duckdb"), read_only=True)
+    con = connect(root / "warehouse.duckdb")
     try:
         return con.execute(sql, params or []).fetchall()
     finally:
@@ -51,7 +50,7 @@ def query(root, sql, params=None):
 
 
 def frame(root, sql):
-    con = duckdb.connect(str(root / "warehouse.duckdb"), read_only=True)
+    con = connect(root / "warehouse.duckdb")
     try:
         return con.execute(sql).pl()
     finally:

@@ -7,7 +7,6 @@ import gzip
 import json
 import shutil
 
-import duckdb
 import polars as pl
 import pytest
 from typer.testing import CliRunner
@@ -16,6 +15,7 @@ from svduty.cli import app
 from svduty.partnership import Partnership
 from svduty.sources import get_source, writing
 from svduty.sources.ingest import IngestError, ingest
+from svduty.warehouse import connect
 
 from .conftest import STREET
 
@@ -26,7 +26,7 @@ runner = CliRunner()
 
 
 def query(root, sql):
-    con = duckdb.connect(str(root / "warehouse.duckdb"), read_only=True)
+    con = connect(root / "warehouse.duckdb")
     try:
         return con.execute(sql).fetchall()
     finally:

@@ -8,7 +8,6 @@ import re
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-import duckdb
 import openpyxl
 import polars as pl
 import pytest
@@ -20,6 +19,7 @@ from svduty.sources.base import AGGREGATE_COLUMNS, EVENT_COLUMNS, FileError, Par
 from svduty.sources.contract import contract_problems
 from svduty.sources.ingest import ingest
 from svduty.sources.school import ABSENCE_SPEC, EXCLUSION_SPEC, REASONS, School, parse_period
+from svduty.warehouse import connect
 
 from .test_ingest import plymouth, query  # noqa: F401 - `plymouth` is a fixture
 
@@ -522,7 +522,7 @@ PARTNER_TABLES = ["events", "involvements", "aggregates", "person_tokens", "quar
 
 def warehouse_text(root: Path, tables: list[str] | None = None) -> str:
     """Every value of the warehouse's tables (default: all of them), as text."""
-    con = duckdb.connect(str(root / "warehouse.duckdb"), read_only=True)
+    con = connect(root / "warehouse.duckdb")
     try:
         names = tables or [r[0] for r in con.execute(
             "SELECT table_name FROM duckdb_tables()").fetchall()]

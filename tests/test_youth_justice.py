@@ -8,7 +8,6 @@ import random
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-import duckdb
 import openpyxl
 import polars as pl
 import pytest
@@ -21,6 +20,7 @@ from svduty.sources.contract import contract_problems
 from svduty.sources.ingest import ingest
 from svduty.sources.people import HOME_PLACE
 from svduty.sources.youth_justice import OUTCOMES, SPEC, YouthJustice
+from svduty.warehouse import connect
 
 from .test_ingest import plymouth, query  # noqa: F401 - `plymouth` is a fixture
 
@@ -186,7 +186,7 @@ def needles(rows: list[dict[str, str]]) -> set[str]:
 
 def raw_values_in_warehouse(root: Path, rows: list[dict[str, str]]) -> list[str]:
     """Raw identifiers found in any VARCHAR column of any warehouse table (should be none)."""
-    con = duckdb.connect(str(root / "warehouse.duckdb"), read_only=True)
+    con = connect(root / "warehouse.duckdb")
     try:
         columns = con.execute("""SELECT table_name, column_name FROM information_schema.columns
             WHERE data_type = 'VARCHAR' AND table_schema = 'main'""").fetchall()

@@ -18,12 +18,15 @@ from pathlib import Path
 import duckdb
 import ibis
 
-SCHEMA_VERSION = 1
+from svduty.store import Store
+
+SCHEMA_VERSION = 2  # 2: events and sv_events in Parquet (svduty.store)
 
 # One DDL statement per table. Columns are documented in docs/data-formats.md.
-# events and sv_events carry no PRIMARY KEY: DuckDB's index maintenance made each load's
-# commit ~20x slower. event_id uniqueness is enforced by ingest (a file's record ids are
-# checked unique, and a load first deletes any event it replaces) and tested.
+# `events` is Parquet files under a view (see svduty.store); event_id uniqueness is enforced
+# by ingest (a file's record ids are checked unique, and a load first deletes any event it
+# replaces) and tested. `sv_events` is a view: the local definition compiled to SQL
+# (svduty.definition.apply); until one is applied it is empty, with these columns.
 TABLES: dict[str, str] = {
     "meta": """
         CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)""",
@@ -73,19 +76,6 @@ TABLES: dict[str, str] = {
         CREATE TABLE IF NOT EXISTS quarantine (
             load_id INTEGER NOT NULL, source VARCHAR, file_name VARCHAR, row_number BIGINT,
             "column" VARCHAR, value VARCHAR, reason VARCHAR, fix VARCHAR, record VARCHAR)""",
-    # One row per incident or episode from any source.
-    "events": """
-        CREATE TABLE IF NOT EXISTS events (
-            event_id VARCHAR NOT NULL, source VARCHAR NOT NULL, scope VARCHAR,
-            source_record_id VARCHAR NOT NULL, load_id INTEGER NOT NULL, row_number BIGINT,
-            month DATE NOT NULL, occurred_on DATE, occurred_at TIMESTAMP,
-            lsoa_code VARCHAR, lsoa_vintage SMALLINT, lsoa21_code VARCHAR, in_area BOOLEAN,
-            easting DOUBLE, northing DOUBLE, longitude DOUBLE, latitude DOUBLE,
-            location_desc VARCHAR, location_type VARCHAR,
-            offence_code VARCHAR, police_uk_category VARCHAR, icd10 VARCHAR,
-            source_category VARCHAR, weapon VARCHAR,
-            domestic BOOLEAN, alcohol BOOLEAN, drugs_exploitation BOOLEAN,
-            night_time_economy BOOLEAN, hate BOOLEAN, outcome VARCHAR, context VARCHAR)""",
     "involvements": """
         CREATE TABLE IF NOT EXISTS involvements (
             event_id VARCHAR NOT NULL, person_key VARCHAR, role VARCHAR NOT NULL,
@@ -105,16 +95,16 @@ TABLES: dict[str, str] = {
         CREATE TABLE IF NOT EXISTS person_tokens (
             source VARCHAR NOT NULL, person_key VARCHAR NOT NULL, field VARCHAR NOT NULL,
             token VARCHAR NOT NULL, load_id INTEGER NOT NULL)""",
-    # Events under the local definition (rebuilt after each ingest or definition change).
-    "sv_events": """
-        CREATE TABLE IF NOT EXISTS sv_events (
-            event_id VARCHAR NOT NULL, sv_category VARCHAR NOT NULL, rule_id VARCHAR NOT NULL,
-            all_categories VARCHAR[], harm_weight DOUBLE, proxy BOOLEAN NOT NULL,
-            definition_version VARCHAR NOT NULL)""",
     "definitions": """
         CREATE TABLE IF NOT EXISTS definitions (
             definition_version VARCHAR PRIMARY KEY, version VARCHAR, content_hash VARCHAR,
             toml VARCHAR, first_used_at TIMESTAMP)""",
+}
+
+SV_EVENT_COLUMNS = {
+    "event_id": "VARCHAR", "sv_category": "VARCHAR", "rule_id": "VARCHAR",
+    "all_categories": "VARCHAR[]", "harm_weight": "DOUBLE", "proxy": "BOOLEAN",
+    "definition_version": "VARCHAR",
 }
 
 EXPORTABLE = ("events", "involvements", "sv_events", "aggregates", "quarantine", "loads",
@@ -127,20 +117,32 @@ class Warehouse:
 
     def __init__(self, path: Path | str, read_only: bool = False) -> None:
         self.path = Path(path)
-        self.con = duckdb.connect(
-            str(self.path),
-            read_only=read_only,
-            config={"autoinstall_known_extensions": False, "autoload_known_extensions": False},
-        )
+        self.con = connect(self.path, read_only=read_only)
+        self.store = Store(self.con, self.path.resolve().parent)
         if not read_only:
             self.create_schema()
+            self.store.sweep()
 
     def create_schema(self) -> None:
         for ddl in TABLES.values():
             self.con.execute(ddl)
+        self.store.create()
+        self._sv_events_view()
         self.con.execute(
             "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
         )
+
+    def _sv_events_view(self) -> None:
+        """An empty `sv_events` view until a definition is applied (a stored `sv_events`
+        from before schema 2 is dropped; the next ingest or apply defines the view)."""
+        kind = self.con.execute(
+            "SELECT table_type FROM information_schema.tables WHERE table_name = 'sv_events' "
+            "AND table_schema = 'main'").fetchone()
+        if kind and kind[0] == "BASE TABLE":
+            self.con.execute("DROP TABLE sv_events")
+            self.con.execute("DELETE FROM meta WHERE key = 'definition_version'")
+        columns = ", ".join(f'NULL::{t} AS "{c}"' for c, t in SV_EVENT_COLUMNS.items())
+        self.con.execute(f"CREATE VIEW IF NOT EXISTS sv_events AS SELECT {columns} WHERE false")
 
     def ibis(self) -> ibis.BaseBackend:
         """An Ibis backend over the same connection (the query interface for analysis)."""
@@ -154,8 +156,10 @@ class Warehouse:
             yield self.con
         except BaseException:
             self.con.execute("ROLLBACK")
+            self.store.rolled_back()
             raise
         self.con.execute("COMMIT")
+        self.store.committed()
 
     def count(self, table: str) -> int:
         return self.con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
@@ -171,6 +175,14 @@ class Warehouse:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def connect(path: Path, read_only: bool = True) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection to a warehouse file: extension auto-install off, and relative
+    paths (the Parquet store's files) resolved against the partnership folder."""
+    return duckdb.connect(str(path), read_only=read_only, config={
+        "autoinstall_known_extensions": False, "autoload_known_extensions": False,
+        "file_search_path": str(Path(path).resolve().parent)})
 
 
 def export_table(wh: Warehouse, table: str, out: Path) -> int:

@@ -42,6 +42,27 @@ class Data:
     # -------------------------------------------------------------------- tables
 
     def table(self, name: str) -> ir.Table:
+        if name == "sv_events":
+            return self.sv_events()
+        return self.db.table(name)
+
+    def sv_events(self) -> ir.Table:
+        """`sv_events` (the local definition compiled to a view over every event),
+        materialised once per connection so analyses do not re-run the definition; the
+        view's SQL goes into the queries of every Result that reads it."""
+        name = "_svduty_sv_events"
+        if name not in self.views:
+            found = self.wh.con.execute(
+                "SELECT sql FROM duckdb_tables() WHERE table_name = ? AND temporary",
+                [name]).fetchone()
+            if found is None:
+                self.wh.con.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM sv_events")
+            view = self.wh.con.execute(
+                "SELECT sql FROM duckdb_views() WHERE view_name = 'sv_events' "
+                "AND NOT temporary").fetchone()
+            self.views[name] = view[0] if view else "-- no local definition applied"
+        if self.views[name] not in self.queries:
+            self.queries.append(self.views[name])
         return self.db.table(name)
 
     def areas(self) -> ir.Table:

@@ -143,5 +143,7 @@ def months_covered(wh: Warehouse, source: str, lads: list[str]) -> tuple[date, d
 
 
 def definition_version(wh: Warehouse) -> str | None:
-    row = wh.con.execute("SELECT any_value(definition_version) FROM sv_events").fetchone()
-    return row[0] if row else None
+    """The version of the local definition `sv_events` follows (None if none applied)."""
+    from svduty.definition.rules import applied_version
+
+    return applied_version(wh)

@@ -1,11 +1,18 @@
-"""Apply a local definition to the warehouse: rebuild `sv_events` through Ibis.
+"""Apply a local definition to the warehouse: `sv_events` as a view compiled by Ibis.
+
+`sv_events` is not stored: it is the definition's rules compiled to SQL over `events` and
+`involvements`, so it is always in step with the data (a new load needs no re-derivation)
+and a new definition takes effect at once. Analyses materialise it once per run. The view's
+SQL is the definition's query of record; each row carries the definition version.
 
 How the query is built (fast on ~1M events, see docs/decisions/0003-definition-rules.md):
 
-1. Two small lookup tables give, for each offence code and each police.uk category, a bit
-   mask of the rules that select it (62 rules per BIGINT word). Inner-joining events to them
-   keeps only candidate events and replaces one IN list per rule with one hash join; police.uk
-   categories are looked up only for events without an offence code.
+1. Two small lookup tables (`definition_offence_masks`, `definition_category_masks`,
+   written when the definition is applied) give, for each offence code and each police.uk
+   category, a bit mask of the rules that select it (62 rules per BIGINT word).
+   Inner-joining events to them keeps only candidate events and replaces one IN list per
+   rule with one hash join; police.uk categories are looked up only for events without an
+   offence code.
 2. Where a rule uses ages, the youngest victim and suspect age per event come from
    `involvements` (one grouped pass) and are left-joined to the candidates.
 3. Each rule's match is a bit test plus its flag and age conditions. The primary rule is the
@@ -39,22 +46,24 @@ EVENT_COLUMNS = ("event_id", "offence_code", "police_uk_category", "weapon", "do
                  "alcohol", "drugs_exploitation", "night_time_economy", "hate")
 
 
-def rebuild_sv_events(wh: Warehouse, definition: Definition) -> None:
-    """Replace `sv_events` with the events `definition` selects (inside the caller's
-    transaction)."""
-    from svduty.warehouse import TABLES
+MASK_TABLES = {"offence_codes": "definition_offence_masks",
+               "police_uk_categories": "definition_category_masks"}
 
-    backend = wh.ibis()
-    expr = _expression(backend, definition)
-    # Drop and recreate: DELETE on the primary-keyed table is very slow in DuckDB (about 50 s
-    # for 300k rows); dropping is instant and the DDL stays the warehouse's own.
-    wh.con.execute("DROP TABLE IF EXISTS sv_events")
-    wh.con.execute(TABLES["sv_events"])
-    backend.insert("sv_events", expr)
+
+def define_sv_events(wh: Warehouse, definition: Definition) -> None:
+    """Make `sv_events` the view of the events `definition` selects (inside the caller's
+    transaction): write the rule masks, compile the expression, replace the view."""
+    for attribute, table in MASK_TABLES.items():
+        wh.con.register("_masks", _masks(definition, attribute).to_arrow())
+        wh.con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM _masks")
+        wh.con.unregister("_masks")
+    sql = ibis.to_sql(_expression(wh.ibis(), definition), dialect="duckdb")
+    wh.con.execute(f"CREATE OR REPLACE VIEW sv_events AS {sql}")
 
 
 def sv_events_expr(wh: Warehouse, definition: Definition) -> ir.Table:
-    """The Ibis expression for `sv_events` under `definition` (one row per matched event)."""
+    """The Ibis expression for `sv_events` under `definition` (one row per matched event);
+    the mask tables must hold this definition's masks (see :func:`define_sv_events`)."""
     return _expression(wh.ibis(), definition)
 
 
@@ -103,14 +112,12 @@ def _candidates(backend: BaseBackend, definition: Definition) -> ir.Table:
     events = events.filter(events.source.isin(POLICE_SOURCES)).select(*EVENT_COLUMNS)
     words = _words(definition)
     parts = []
-    codes = _masks(definition, "offence_codes")
-    if codes.height:
-        table = ibis.memtable(codes)
+    if any(r.offence_codes for r in definition.rules):
+        table = backend.table(MASK_TABLES["offence_codes"])
         joined = events.join(table, events.offence_code == table._key)
         parts.append(joined.select(*EVENT_COLUMNS, *words))
-    categories = _masks(definition, "police_uk_categories")
-    if categories.height:
-        table = ibis.memtable(categories)
+    if any(r.police_uk_categories for r in definition.rules):
+        table = backend.table(MASK_TABLES["police_uk_categories"])
         uncoded = events.filter(events.offence_code.isnull())
         joined = uncoded.join(table, uncoded.police_uk_category == table._key)
         parts.append(joined.select(*EVENT_COLUMNS, *words))

@@ -341,18 +341,20 @@ def _approval_problems(meta: Meta, warnings: list[str]) -> list[str]:
 # ---------------------------------------------------------------- applying to the warehouse
 
 
-def apply_definition(wh: Warehouse, definition: Definition) -> int:
-    """Rebuild `sv_events` under `definition` (through Ibis) and record it in `definitions`.
+def apply_definition(wh: Warehouse, definition: Definition, count: bool = True) -> int | None:
+    """Make `sv_events` the events `definition` selects (a view compiled through Ibis) and
+    record it in `definitions`.
 
     One row per event any rule matches (in area or not: analyses filter `in_area`). Atomic:
-    on any error the previous `sv_events` stays. Returns the row count.
+    on any error the previous `sv_events` stays. Returns the row count (`count`: counting
+    runs the view).
     """
-    from svduty.definition.apply import rebuild_sv_events
+    from svduty.definition.apply import define_sv_events
 
     with wh.transaction() as con:
-        rebuild_sv_events(wh, definition)
+        define_sv_events(wh, definition)
         _record(con, definition)
-    return wh.count("sv_events")
+    return wh.count("sv_events") if count else None
 
 
 def sv_events_expr(wh: Warehouse, definition: Definition) -> ir.Table:
@@ -372,6 +374,12 @@ def _record(con: Any, definition: Definition) -> None:
     )
     con.execute("INSERT OR REPLACE INTO meta VALUES ('definition_version', ?)",
                 [definition.definition_version])
+
+
+def applied_version(wh: Warehouse) -> str | None:
+    """The version of the definition `sv_events` was last defined under (None if never)."""
+    row = wh.con.execute("SELECT value FROM meta WHERE key = 'definition_version'").fetchone()
+    return row[0] if row else None
 
 
 def current_definition(wh: Warehouse) -> Definition | None:

@@ -29,9 +29,11 @@ from svduty.sources.base import (
     Source,
     conform,
 )
+from svduty.sources.contract import contract_problems
 from svduty.warehouse import Warehouse
 
 if TYPE_CHECKING:
+    from svduty.definition.rules import Definition
     from svduty.geography.gazetteer import Gazetteer
 
 FILE_PATTERNS = ("*.csv", "*.csv.gz", "*.xlsx", "*.xml")
@@ -114,7 +116,7 @@ def ingest(
                     progress(result.path)
             results.extend(done)
         if any(r.status == "loaded" for r in results):
-            refresh_definition(partnership, wh)
+            refresh_definition(wh, context)
             if link_people:
                 link_people_now(wh, source)
     return results
@@ -156,10 +158,14 @@ class Context:
 
     lsoas: pl.DataFrame
     offence_codes: set[str]
-    definition_version: str | None
+    definition: Definition | None
     area_codes: dict[str, set[str]] = field(default_factory=dict)  # area type -> in-area codes
     _gazetteer: Gazetteer | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def definition_version(self) -> str | None:
+        return self.definition.definition_version if self.definition else None
 
     def gazetteer(self, partnership: Partnership, wh: Warehouse) -> Gazetteer:
         """The free-text location gazetteer, built on first use (once per ingest run)."""
@@ -179,7 +185,7 @@ class Context:
         return cls(
             lsoas=lsoa_lookup(wh, partnership.config.lad_codes),
             offence_codes=codes | catalogue_codes(),
-            definition_version=current_definition_version(partnership),
+            definition=current_definition(partnership),
             area_codes=partnership_area_codes(wh, partnership.config.lad_codes),
         )
 
@@ -237,8 +243,6 @@ def read_file(
 
 def check_contract(prepared: list[tuple[Path, str, Outcome]]) -> list[tuple[Path, str, Outcome]]:
     """Check every parsed file of the batch against the reader contract in one pandera pass."""
-    from svduty.sources.contract import contract_problems
-
     parsed = [(i, o) for i, (_, _, o) in enumerate(prepared) if isinstance(o, Parsed)]
     if not parsed:
         return prepared
@@ -283,10 +287,11 @@ def write_batch(
         else:
             seen[digest] = path
             ready.append((i, (path, digest, outcome)))
-    with wh.transaction() as con:
+    with wh.transaction():
         for group in groups([item for _, item in ready]):
             for (path, _, _), figures in zip(group, write_group(
-                    con, source.name, group, partner, context.definition_version), strict=True):
+                    wh.store, source.name, group, partner, context.definition_version),
+                    strict=True):
                 index = next(i for i, item in ready if item[0] is path)
                 results[index] = FileResult(path, "loaded", **figures,
                                             notes=list(ready_parsed(ready, index).notes))
@@ -437,19 +442,18 @@ def geocode_missing(events: pl.DataFrame, root: Path) -> pl.DataFrame:
 
 def reconcile(path: Path, parsed: Parsed) -> None:
     """Every row read is loaded or quarantined, never both, never neither."""
-    loaded = set(parsed.events.get_column("row_number").to_list())
-    for frame in (parsed.involvements, parsed.aggregates):
-        if frame is not None:
-            loaded |= set(frame.get_column("row_number").to_list())
-    quarantined = set(parsed.quarantine.get_column("row_number").to_list())
-    both = loaded & quarantined
-    lost = parsed.rows_read - len(loaded | quarantined)
+    frames = [f for f in (parsed.events, parsed.involvements, parsed.aggregates)
+              if f is not None]
+    loaded = pl.concat([f.get_column("row_number") for f in frames]).unique()
+    quarantined = parsed.quarantine.get_column("row_number").unique()
+    both = int(loaded.is_in(quarantined.implode()).sum())
+    lost = parsed.rows_read - (loaded.len() + quarantined.len() - both)
     if parsed.events.get_column("source_record_id").is_duplicated().any():
         raise FileError(path, "internal reconciliation failed (a record id appears twice)",
                         "this is a bug in svduty: please report it with the file's checksum")
     if both or lost:
         raise FileError(
-            path, f"internal reconciliation failed ({len(both)} rows both loaded and "
+            path, f"internal reconciliation failed ({both} rows both loaded and "
             f"quarantined, {lost} rows unaccounted for); nothing was loaded",
             "this is a bug in svduty: please report it with the file's checksum")
 
@@ -470,20 +474,22 @@ def scope_name(partner: str) -> str:
     return slug(partner) or partner
 
 
-def refresh_definition(partnership: Partnership, wh: Warehouse) -> None:
-    """Re-derive serious-violence events under the current local definition."""
-    from svduty.definition.rules import apply_definition, load_definition
+def refresh_definition(wh: Warehouse, context: Context) -> None:
+    """Apply the local definition if `definition.toml` changed since it was last applied
+    (`sv_events` is a view over the events, so new loads need nothing more)."""
+    from svduty.definition.rules import applied_version, apply_definition
 
-    if partnership.definition_path.exists():
-        apply_definition(wh, load_definition(partnership.definition_path))
+    definition = context.definition
+    if definition is not None and applied_version(wh) != definition.definition_version:
+        apply_definition(wh, definition, count=False)
 
 
-def current_definition_version(partnership: Partnership) -> str | None:
+def current_definition(partnership: Partnership) -> Definition | None:
     from svduty.definition.rules import load_definition
 
     if not partnership.definition_path.exists():
         return None
-    return load_definition(partnership.definition_path).definition_version
+    return load_definition(partnership.definition_path)
 
 
 def catalogue_codes() -> set[str]:

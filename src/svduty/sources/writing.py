@@ -1,18 +1,22 @@
-"""Write prepared files into the warehouse: one bulk insert per table for a group of files.
+"""Write prepared files into the warehouse inside the caller's transaction.
 
-DuckDB is fast at bulk inserts and slow at many small ones, so the files of a batch are
-written together inside the caller's transaction. A file that supersedes another file of the
-same batch (same source and scope, overlapping period) starts a new group, so files still
-take effect in the order given.
+Events go to the Parquet store, one file per load (:mod:`svduty.store`); people,
+aggregates, tokens and quarantine lines go to DuckDB tables, one bulk insert per table for
+a group of files. A file that supersedes another file of the same batch (same source and
+scope, overlapping period) starts a new group, so files still take effect in the order given.
 """
 
 from __future__ import annotations
 
+import binascii
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import polars as pl
+import polars_hash  # noqa: F401  (registers the `nchash` namespace)
 
 from svduty.privacy import audit
 from svduty.sources.base import (
@@ -23,10 +27,22 @@ from svduty.sources.base import (
     TOKEN_COLUMNS,
     conform,
 )
+from svduty.store import Store
 
-EVENT_ID = "md5(source || '|' || coalesce(scope, '') || '|' || source_record_id)"
-EVENT_FIELDS = ", ".join(c for c in EVENT_COLUMNS if c not in ("source_record_id", "row_number",
-                                                               "scope"))
+
+def with_event_id(frame: pl.DataFrame) -> pl.DataFrame:
+    """Add `event_id`, the event's warehouse key: XXH3-128 of source, scope and the source's
+    record id in 32 hex digits (a specified, stable hash: the same record always gets the
+    same key, so a newer extract replaces it)."""
+    key = pl.concat_str([pl.col("source"), pl.col("scope").fill_null(""),
+                         pl.col("source_record_id")], separator="|")
+    hashed = frame.select(key.nchash.xxh3_128().alias("h"))
+    halves = np.empty((frame.height, 2), dtype=">u8")  # big-endian: hex reads high to low
+    halves[:, 0] = hashed.select(pl.col("h") // 2**64).to_series().cast(pl.UInt64).to_numpy()
+    halves[:, 1] = hashed.select(pl.col("h") % 2**64).to_series().cast(pl.UInt64).to_numpy()
+    digits = np.frombuffer(binascii.hexlify(halves.tobytes()), dtype="S32")
+    return frame.with_columns(pl.Series("event_id", digits).cast(pl.String))
+
 
 # Aggregates as stored: the reader's columns plus what ingest adds (2021 LSOA, in-area flag).
 STORED_AGGREGATE = {**AGGREGATE_COLUMNS, "lsoa21_code": pl.String, "in_area": pl.Boolean}
@@ -47,28 +63,24 @@ def groups(items: list[Prepared]) -> list[list[Prepared]]:
 
 
 def write_group(
-    con: duckdb.DuckDBPyConnection, source: str, group: list[Prepared], partner: str | None,
+    store: Store, source: str, group: list[Prepared], partner: str | None,
     definition_version: str | None,
 ) -> list[dict]:
-    """Insert loads, events, people and quarantine for a group; returns each file's figures."""
+    """Write loads, events, people and quarantine for a group; returns each file's figures."""
+    con = store.con
     first_id = con.execute("SELECT coalesce(max(load_id), 0) + 1 FROM loads").fetchone()[0]
     figures = [file_figures(parsed, first_id + i) for i, (_, _, parsed) in enumerate(group)]
     insert_loads(con, source, group, figures, partner, definition_version)
-    superseded = supersede(con, source, group, first_id)
-    events = pl.concat([stamp(conform_events(p), p, f["load_id"], source)
-                        for (_, _, p), f in zip(group, figures, strict=True)])
-    insert_frame(con, "events", events, f"""
-        SELECT {EVENT_ID}, source, scope, source_record_id, load_id, row_number, month,
-          occurred_on, occurred_at, lsoa_code, lsoa_vintage, lsoa21_code, in_area, easting,
-          northing, longitude, latitude, location_desc, location_type, offence_code,
-          police_uk_category, icd10, source_category, weapon, domestic, alcohol,
-          drugs_exploitation, night_time_economy, hate, outcome, context FROM frame""")
+    superseded = supersede(store, source, group, first_id)
+    store.add_many("events", [
+        (partial(event_rows, p, f["load_id"], source), f["load_id"])
+        for (_, _, p), f in zip(group, figures, strict=True)])
     people = [stamp(conform(p.involvements, INVOLVEMENT_COLUMNS), p, f["load_id"], source)
               for (_, _, p), f in zip(group, figures, strict=True)
               if p.involvements is not None and p.involvements.height]
     if people:
-        insert_frame(con, "involvements", pl.concat(people), f"""
-            SELECT {EVENT_ID}, person_key, role, age, age_band, sex, ethnicity, load_id
+        insert_frame(con, "involvements", with_event_id(pl.concat(people)), """
+            SELECT event_id, person_key, role, age, age_band, sex, ethnicity, load_id
             FROM frame""")
     insert_aggregates(con, source, group, figures)
     insert_tokens(con, source, group, figures)
@@ -128,6 +140,11 @@ def file_figures(parsed, load_id: int) -> dict:
     }
 
 
+def event_rows(parsed, load_id: int, source: str) -> pl.DataFrame:
+    """A file's events as stored: stamped with the load and keyed."""
+    return with_event_id(stamp(conform_events(parsed), parsed, load_id, source))
+
+
 def conform_events(parsed) -> pl.DataFrame:
     return parsed.events.select(*EVENT_COLUMNS, "lsoa_vintage", "lsoa21_code", "in_area")
 
@@ -162,12 +179,14 @@ def insert_loads(con, source: str, group: list[Prepared], figures: list[dict],
                     "?, ?)", rows)
 
 
-def supersede(con, source: str, group: list[Prepared], first_id: int) -> dict[int, list[int]]:
+def supersede(store: Store, source: str, group: list[Prepared],
+              first_id: int) -> dict[int, list[int]]:
     """Delete older rows the group replaces; mark older loads it fully covers as superseded.
 
     Replaced: rows of the same source and scope whose month falls in a new file's period,
     and any row whose event id a new file brings again. Nothing to do on a source's first load.
     """
+    con = store.con
     earlier = con.execute("SELECT count(*) FROM loads WHERE source = ? AND load_id < ?",
                           [source, first_id]).fetchone()[0]
     if not earlier:
@@ -180,17 +199,21 @@ def supersede(con, source: str, group: list[Prepared], first_id: int) -> dict[in
     }, schema={"scope": pl.String, "start": pl.Date, "end": pl.Date, "load_id": pl.Int32})
     ids = pl.concat([p.events.select("source_record_id").with_columns(
         pl.lit(p.scope, pl.String).alias("scope")) for _, _, p in group])
+    incoming = with_event_id(ids.with_columns(pl.lit(source).alias("source"))).select(
+        "event_id")
     con.register("periods", periods.to_arrow())
-    con.register("incoming", ids.with_columns(pl.lit(source).alias("source")).to_arrow())
+    con.register("incoming", incoming.to_arrow())
     try:
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE replaced AS
             SELECT e.event_id FROM events e JOIN periods p
               ON e.scope IS NOT DISTINCT FROM p.scope AND e.month BETWEEN p.start AND p."end"
             WHERE e.source = ? AND e.load_id < {first_id}
-            UNION SELECT {EVENT_ID} FROM incoming""", [source])
-        for table in ("involvements", "sv_events", "events"):
-            con.execute(f"DELETE FROM {table} WHERE event_id IN (SELECT event_id FROM replaced)")
+            UNION SELECT event_id FROM incoming WHERE event_id IN (
+              SELECT event_id FROM events WHERE load_id < {first_id})""", [source])
+        con.execute("DELETE FROM involvements WHERE event_id IN (SELECT event_id FROM replaced)")
+        for table in ("sv_events", "events"):
+            store.delete_where(table, "event_id IN (SELECT event_id FROM replaced)")
         con.execute(f"""
             DELETE FROM aggregates a USING periods p
             WHERE a.source = ? AND a.load_id < {first_id}
