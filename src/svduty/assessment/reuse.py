@@ -3,9 +3,9 @@
 A rebuild after editing narrative overrides (or a second build the same day) need not run
 the analyses again: the Results are kept as Parquet (exact types) with their metadata in
 ``<partnership>/assessment/cache/results/<key>/``, where the key is a hash of everything
-they are made from: the warehouse file (size and modification time, so any ingest changes
-it), ``partnership.toml``, ``definition.toml``, the reference files, the area and period
-asked for, the analysis code and the date (the cache is per day). The latest
+they are made from: the warehouse file and its event files (size and modification time, so
+any ingest changes it), ``partnership.toml``, ``definition.toml``, the reference files, the
+area and period asked for, the analysis code and the date (the cache is per day). The latest
 :data:`KEEP` runs are kept; delete the folder to force a fresh analysis.
 """
 
@@ -23,6 +23,7 @@ import polars as pl
 from svduty.analysis.result import Meta, Result
 from svduty.assessment.cache import FOLDER, digest
 from svduty.partnership import Partnership
+from svduty.store import STORE_DIR
 
 KEEP = 2
 
@@ -33,6 +34,7 @@ def inputs_key(partnership: Partnership, area: str | None, period: str | None) -
 
     root = Path(partnership.root)
     watched = [root / "warehouse.duckdb", root / "warehouse.duckdb.wal"]
+    watched += sorted((root / STORE_DIR).rglob("*.parquet"))  # the events (svduty.store)
     watched += sorted(p for p in (root / "reference").rglob("*") if p.is_file())
     stats = [(p.relative_to(root).as_posix(), p.stat().st_size, p.stat().st_mtime_ns)
              for p in watched if p.exists()]
