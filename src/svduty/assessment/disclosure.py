@@ -408,6 +408,17 @@ def _nearest_free(cells: _Cells, e: int) -> int | None:
     return None
 
 
+def adds_up(tables: Sequence[Table], limits: Limits) -> bool:
+    """Whether the tables' cells, totals and relations are consistent (every total is the
+    sum of its parts), without protecting them: the check joint protection makes before
+    linking a table."""
+    try:
+        _collect(tables, limits, use_shown=False)
+    except DisclosureError:
+        return False
+    return True
+
+
 def suppress(tables: Sequence[Table], limits: Limits, *, secondary: bool = True,
              audit: bool = True, integer: bool = False, max_rounds: int = 100,
              round_to: int | None = None) -> dict[str, pl.DataFrame]:
