@@ -10,6 +10,8 @@ import polars as pl
 import pytest
 from scipy.optimize import linprog
 
+from svduty.analysis.result import Meta, Result
+from svduty.analysis.times import WEEKDAYS, nte_cells
 from svduty.assessment import joint
 from svduty.assessment.build import jointly
 from svduty.assessment.disclosure import (
@@ -140,6 +142,9 @@ def test_published_edition_resists_the_joint_attack(which, request):
     assert exposed == [], [e.describe() for e in exposed[:5]]
     stars = sum(int((f.get_column(c) == STAR).sum()) for k, f in frames.items()
                 for c in f.columns if c in next(x.counts for x in joint.exhibits() if x.key == k))
+    if which == "demo":  # the NTE count is tied to the hour x day cells in its window
+        assert "times-night-time-economy:count" in {t.name for t in protection.tables}
+        assert any("nte" in t.dimensions for t in protection.tables)
     if which == "demo":  # the hour x day table has small counts: hidden, and safe jointly
         assert stars >= 2
         naive = published_frames(results, partnership, together=False)
@@ -191,3 +196,122 @@ def test_map_of_small_ward_counts_is_drawn_at_a_larger_level(devon_robbery):
     residents = rows.with_columns(residents=pl.lit(1500.0))
     chart = maps.level_map(levels.choose(residents, LIMITS, "ward"), p.root)
     assert chart is not None and level.level in chart.to_dict()["title"]["text"]
+
+
+# ----------------------------------------------------------------------------- night-time economy
+
+
+def hour_weekday_and_nte(untimed: int = 0, nte_extra: int = 0) -> dict[str, Result]:
+    """Results for hour x day (20 a cell, but 3 on Friday 20:00 and 9 on Monday 20:00) and the
+    night-time economy count (the sum of the cells in its window, plus `nte_extra`); with
+    `untimed`, a month of the year table counting events without a time too."""
+    rows = [(d + 1, WEEKDAYS[d], h, 3 if (d, h) == (4, 20) else 9 if (d, h) == (0, 20) else 20)
+            for d in range(7) for h in range(24)]
+    cells = pl.DataFrame(rows, schema=["weekday", "weekday_name", "hour", "count"],
+                         orient="row")
+    window = nte_cells()
+    count = sum(n for d, h, n in cells.select("weekday", "hour", "count").iter_rows()
+                if (d, h) in window) + nte_extra
+    total = int(cells["count"].sum())
+    nte = pl.DataFrame({"measure": ["in night-time economy hours"],
+                        "events": ["all serious violence"], "count": [count], "total": [total],
+                        "share": [count / total], "lower": [None], "upper": [None]})
+    results = {"times-hour-weekday": cells, "times-night-time-economy": nte}
+    if untimed:
+        months = [total // 12] * 11 + [total - total // 12 * 11 + untimed]
+        results["times-month-of-year"] = pl.DataFrame({"month_name": list(joint.MONTHS),
+                                                       "count": months})
+    return {k: Result(t, Meta(k, k, "hand-built")) for k, t in results.items()}
+
+
+def shown_frames(results: dict[str, Result], protection: joint.Joint
+                 ) -> dict[str, pl.DataFrame]:
+    """Each exhibit's rows with its count columns as the joint protection shows them."""
+    frames = {}
+    for spec in joint.exhibits():
+        if spec.result not in results:
+            continue
+        frame = spec.rows(results[spec.result].table)
+        for c in spec.counts:
+            text = [str(v) for v in frame.get_column(c).to_list()]
+            for row, value in protection.shown.get(spec.key, {}).get(c, {}).items():
+                text[row] = value if value is not None else text[row]
+            frame = frame.with_columns(pl.Series(c, text, pl.String))
+        frames[spec.key] = frame
+    return frames
+
+
+def joint_attack(results: dict[str, Result], frames: dict[str, pl.DataFrame]) -> list:
+    linked, relations = joint.linked_tables(results, published=frames)
+    return audit_tables(joint.build_system(linked, relations)[0], LIMITS)
+
+
+def nte_interval(frames: dict[str, pl.DataFrame], day: str, hour: int) -> tuple[float, float]:
+    """Independent attacker: the shown hour x day cells, the NTE count (the sum of the cells
+    in its window) and the total (the sum of them all)."""
+    cells = frames["times-hour-weekday"].select("weekday", "hour", "count").rows()
+    nte = frames["times-night-time-economy"].row(0, named=True)
+    window = nte_cells()
+    unknown = [(d, h) for d, h, v in cells if v == STAR]
+    a, rhs = np.zeros((2, len(unknown))), [float(nte["total"]), float(nte["count"])]
+    for d, h, v in cells:
+        rows = (0, 1) if (d, h) in window else (0,)
+        for r in rows:
+            if v == STAR:
+                a[r, unknown.index((d, h))] = 1
+            else:
+                rhs[r] -= int(v)
+    c = np.zeros(len(unknown))
+    c[unknown.index((WEEKDAYS.index(day) + 1, hour))] = 1
+    lo = linprog(c, A_eq=a, b_eq=rhs, bounds=(1, None), method="highs")
+    hi = linprog(-c, A_eq=a, b_eq=rhs, bounds=(1, None), method="highs")
+    return lo.fun, (np.inf if hi.status == 3 else -hi.fun)
+
+
+def test_nte_count_pins_a_hidden_hour_x_day_cell_unless_protected_together():
+    results = hour_weekday_and_nte()
+    alone = {}
+    for key, result in results.items():
+        protection = joint.protect_together({key: result}, None)
+        assert protection is not None
+        frames = shown_frames({key: result}, protection)
+        assert joint_attack({key: result}, frames) == []  # each safe on its own
+        alone |= frames
+    hidden = alone["times-hour-weekday"].filter(pl.col("count") == STAR)
+    assert hidden.select("weekday_name", "hour").rows() == [("Monday", 20), ("Friday", 20)]
+    assert alone["times-night-time-economy"]["count"].to_list() == ["303"]
+    # Friday 20:00 is in the window, Monday 20:00 is not: the NTE count gives Friday away
+    hits = joint_attack(results, alone)
+    assert {(h.cell["weekday"], h.cell["hour"], h.low, h.high) for h in hits
+            if h.table == "times-hour-weekday:count"} >= {("Friday", "20", 3, 3)}
+    assert nte_interval(alone, "Friday", 20) == (3, 3)
+
+    protection = joint.protect_together(results, None)
+    assert protection is not None and protection.unlinked == []
+    together = shown_frames(results, protection)
+    assert joint_attack(results, together) == []
+    low, high = nte_interval(together, "Friday", 20)
+    assert high - low >= LIMITS.width
+    hidden = together["times-hour-weekday"].filter(pl.col("count") == STAR)
+    window = nte_cells()
+    inside = [(WEEKDAYS.index(d) + 1, h) in window
+              for d, h in hidden.select("weekday_name", "hour").rows()]
+    assert sum(inside) >= 2 and len(inside) - sum(inside) >= 2 and len(inside) <= 6
+    assert together["times-night-time-economy"]["count"].to_list() == ["303"]
+
+
+def test_nte_count_links_only_where_it_adds_up():
+    # a count that is not the sum of its cells (e.g. untimed events in it) stands alone
+    protection = joint.protect_together(hour_weekday_and_nte(nte_extra=5), None)
+    assert protection is not None
+    assert protection.unlinked == ["times-night-time-economy:count"]
+    # untimed events in the grand total: hour x day stands apart from it, with the NTE counts
+    results = hour_weekday_and_nte(untimed=40)
+    protection = joint.protect_together(results, None)
+    assert protection is not None
+    assert protection.unlinked == ["times-hour-weekday:count",
+                                   "times-night-time-economy (with sv:times-hour-weekday)"]
+    frames = shown_frames(results, protection)
+    assert joint_attack(results, frames) == []
+    low, high = nte_interval(frames, "Friday", 20)
+    assert high - low >= LIMITS.width

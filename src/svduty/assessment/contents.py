@@ -21,6 +21,7 @@ import polars as pl
 
 SV = "sv"  # the serious violence events of the assessment (police), its whole period
 WHOLE = "whole period"  # the label every SV table uses for the whole period
+NTE = "night-time economy hours"  # the `nte` value of the (weekday, hour) cells in the window
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,8 @@ class Tabulation:
 
     `population` names the events (tables of one population share their grand total);
     `dims` maps exhibit columns to shared dimensions (`month`, `hour`, `weekday`,
-    `category`, `area`, `csp`, `term`); `totals` gives the label that means "all" in a
+    `category`, `area`, `csp`, `term`, `nte`: in night-time economy hours or not);
+    `totals` gives the label that means "all" in a
     dimension; `fixed` the value every row has in a dimension the table does not show (e.g.
     the 12 months a change compares); `complete` the dimensions whose rows list every value,
     so that summing them gives the total; `label` formats a dimension's values (a rolling
@@ -172,8 +174,16 @@ SECTIONS: tuple[Section, ...] = (
                      ("measure", "count", "total", "share", "lower", "upper"),
                      counts=("count", "total"),
                      rates={"share": "count", "lower": "count", "upper": "count"},
+                     # the total, and the count in the window: the sum of the hour x day
+                     # cells in it (joint.nte_split relates them; left out without them)
                      tabulates=(Tabulation(
-                         SV, "total", where=pl.col("events") == "all serious violence"),)),
+                         SV, "total", where=pl.col("events") == "all serious violence"),
+                         Tabulation(SV, "count", fixed={"nte": NTE}, where=(
+                             pl.col("measure") == "in night-time economy hours")
+                             & (pl.col("events") == "all serious violence")))),
+             # term and holiday are sets of dates, counted by the day an event occurred
+             # (untimed events too): not sums of hour x day cells, so linked only through
+             # the grand total (the Monday to Friday rows are protected on their own)
              Exhibit("times-school-term", "times-school-term", "School term and holidays",
                      ("group", "days", "term_count", "holiday_count", "rate_ratio", "lower",
                       "upper", "p_value"), counts=("term_count", "holiday_count"),

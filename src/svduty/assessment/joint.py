@@ -15,6 +15,13 @@ linked by their shared dimensions:
   months, the months a change compares, each rolling 12 months) and to the months of the year
   by partitions built from `trend-monthly`; LSOAs nest in wards (`places-lsoa-rates`, whose
   full LSOA table is linked unpublished so hot spot LSOAs cannot be subtracted from a ward);
+* the night-time economy count is the sum of the hour x day cells in its window
+  (:func:`nte_split`: each hour x day cell also has an `nte` value, "night-time economy
+  hours" or "other hours", and the count is the margin over weekday and hour of the
+  first). The school term and holiday counts are not related to hour x day: they are
+  counted by date (events with a date but no time too) and term is a set of dates, not of
+  weekdays and hours, so no cell of one is a sum of cells of the other beyond the grand
+  total they share;
 * a table or relation that does not add up (e.g. a count leaving out untimed events) is not
   linked, so it is protected on its own rather than wrongly.
 
@@ -32,8 +39,9 @@ from typing import Any
 import polars as pl
 
 from svduty.analysis.result import Result
+from svduty.analysis.times import WEEKDAYS, nte_cells
 from svduty.assessment import disclosure
-from svduty.assessment.contents import SECTIONS, SV, WHOLE, Exhibit, Tabulation
+from svduty.assessment.contents import NTE, SECTIONS, SV, WHOLE, Exhibit, Tabulation
 from svduty.partnership import Disclosure
 
 TOTAL = "Total"
@@ -42,6 +50,8 @@ MONTHS = ("January", "February", "March", "April", "May", "June", "July", "Augus
           "September", "October", "November", "December")
 # every LSOA's count: derived, never shown
 LSOAS = Tabulation(SV, "events", {"lsoa21_code": "area"}, complete=("area",))
+HOUR_WEEKDAY = "times-hour-weekday"
+OTHER_HOURS = "other hours"  # the `nte` value of the hour x day cells outside the window
 
 
 @dataclass(frozen=True)
@@ -167,6 +177,32 @@ def area_hierarchy(results: Mapping[str, Result]) -> dict[str, str]:
     return dict(lsoas.table.select("lsoa21_code", "ward_code").drop_nulls().iter_rows())
 
 
+def nte_split(linked: list[Linked]) -> list[Linked]:
+    """Where a table counts events in night-time economy hours (a fixed `nte`), the full
+    hour x day table (`times-hour-weekday`) gets a third dimension, `nte`: each cell marked
+    "night-time economy hours" or "other hours" by the window the `times-night-time-economy`
+    Result counts (:func:`svduty.analysis.times.nte_cells`), its margins taken over it too.
+    The margin of the window's cells over weekday and hour is then the night-time economy
+    count, and each cell sits in relations with the other cells of its own window, so a
+    hidden cell is paired with one the count cannot tell apart from it. Both Results leave
+    out events without a time; build_system links the count only where it adds up. Without
+    a full hour x day table the counts by `nte` are dropped (protected on their own)."""
+    at = next((i for i, x in enumerate(linked) if x.key == HOUR_WEEKDAY
+               and {"weekday", "hour"} <= set(x.dims) and x.published), None)
+    if at is None or not any("nte" in x.tab.fixed for x in linked):
+        return [x for x in linked if "nte" not in x.tab.fixed]
+    cells = linked[at]
+    window = {(WEEKDAYS[d - 1], str(h)) for d, h in nte_cells()}
+    where = [(w, h) in window for w, h in cells.frame.select("weekday", "hour").iter_rows()]
+    frame = cells.frame.with_columns(pl.Series(
+        "nte", [NTE if x else OTHER_HOURS for x in where], pl.String))
+    tab = replace(cells.tab, dims={**cells.tab.dims, "nte": "nte"},
+                  complete=(*cells.tab.complete, "nte"))
+    split = replace(cells, tab=tab, frame=frame)
+    return [y for i, x in enumerate(linked) if x.key != f"{HOUR_WEEKDAY}:margins"
+            for y in ([split, *filter(None, [margins(split)])] if i == at else [x])]
+
+
 def _single_csp(linked: list[Linked]) -> list[Linked]:
     """Where every table names one CSP, that CSP is the whole population."""
     names = {v for x in linked if "csp" in x.frame.columns
@@ -199,6 +235,7 @@ def linked_tables(results: Mapping[str, Result],
             x = tabulate(spec.key, tab, rows, shown)
             if x is not None:
                 linked += [x, *filter(None, [margins(x)])]
+    linked = nte_split(linked)
     lsoas = results.get("places-lsoa-rates")
     if lsoas is not None and any(x.tab.dims.get("lsoa21_code") for x in linked):
         x = tabulate("places-lsoa-rates", LSOAS, lsoas.table, published=False)
@@ -213,7 +250,10 @@ def build_system(linked: list[Linked], relations: dict
                  ) -> tuple[list[disclosure.Table], list[str]]:
     """The joint system: tables of one population share a measure (their grand total) if
     they add up with the rest; one that does not gets a measure of its own, and a month
-    partition that does not add up is left out (its window stands alone)."""
+    partition that does not add up is left out (its window stands alone). An exhibit that
+    does not add up with its population may add up with a table already standing alone
+    (the night-time economy counts with an hour x day table that leaves out untimed events
+    the grand total has): it then shares that table's measure."""
     limits, unlinked = disclosure.Limits(), []
     hierarchy, partitions = relations["hierarchy"], relations["partitions"]
     named = {v for p in partitions.get("month", []) for pair in p.items() for v in pair}
@@ -227,16 +267,27 @@ def build_system(linked: list[Linked], relations: dict
     if _adds_up(everything, limits):  # the usual case: one check, no greedy linking
         total = _grand_total(everything)
         return ([*everything, total] if total is not None else everything), unlinked
+    alone: list[str] = []  # the measures of tables standing alone, in order
     for exhibit in _by_exhibit(linked):
-        tables = [x.table(x.tab.population) for x in exhibit]
-        if _adds_up([*base, *tables], limits):
-            base += tables
+        populations = {x.tab.population for x in exhibit}
+        tried = [None, *(m for m in alone if len(populations) == 1
+                         and m.startswith(f"{min(populations)}:"))]
+        measure = next((m for m in tried if _adds_up(
+            [*base, *(x.table(m or x.tab.population) for x in exhibit)], limits)), "")
+        if measure != "":
+            base += [x.table(measure or x.tab.population) for x in exhibit]
+            if measure:
+                unlinked.append(f"{_exhibit(exhibit[0])} (with {measure})")
             continue
         for group in _with_margins(exhibit):  # link what adds up, one count at a time
             tables = [x.table(x.tab.population) for x in group]
             if not _adds_up([*base, *tables], limits):
-                tables = [x.table(f"{x.tab.population}:{x.key}") for x in group]
+                own = f"{group[0].tab.population}:{group[0].key}"
+                tables = [x.table(own) for x in group]  # the count with its margins
+                if not _adds_up([*base, *tables], limits):
+                    tables = [x.table(f"{x.tab.population}:{x.key}") for x in group]
                 unlinked.append(tables[0].name)
+                alone.append(tables[0].measure or own)
             base += tables
     for p in partitions.get("month", []):
         trial = disclosure.Table(f"partition {len(base)}", base[0].frame[:0], (),
@@ -254,8 +305,13 @@ def _by_exhibit(linked: list[Linked]) -> list[list[Linked]]:
     """The tabulations of each exhibit, margins included, in order."""
     groups: dict[str, list[Linked]] = {}
     for x in linked:
-        groups.setdefault(x.key.removesuffix(":margins"), []).append(x)
+        groups.setdefault(_exhibit(x), []).append(x)
     return list(groups.values())
+
+
+def _exhibit(x: Linked) -> str:
+    """The exhibit a linked table belongs to (its margins and derived tables with it)."""
+    return x.key.split(":")[0]
 
 
 def _with_margins(linked: list[Linked]) -> list[list[Linked]]:
