@@ -179,3 +179,17 @@ def test_a_small_category_beside_its_total_gets_a_complement(demo_partnership):
         "t", published, ("area_name", "sv_category"), total="All serious violence")],
         disclosure.resolve_limits(None))
     assert exposed == []
+
+
+def test_the_definition_appendix_lists_every_rule_with_its_rationale(built):
+    from svduty.definition.rules import load_definition
+
+    root, out = built
+    rules = load_definition(Partnership(root).definition_path).rules
+    for edition in ("restricted", "published"):
+        table = pl.read_csv(out / edition / "tables" / "definition.csv")
+        assert table.get_column("rule").to_list() == [r.id for r in rules]
+        assert table.get_column("maximum_penalty").to_list() == [
+            r.rationale.maximum_penalty for r in rules]
+    html = (out / "published" / "sna.html").read_text()
+    assert "The rules of the local definition" in html and rules[0].rationale.prevalence in html

@@ -95,10 +95,11 @@ def test_word_puts_long_tables_in_full_in_an_appendix(tmp_path):
     edition = SimpleNamespace(marking="OFFICIAL", label="Published edition", notice="n",
                               sections=[section])
     context = {"title": "SNA", "scope": "Anytown", "definition_version": "1",
-               "definition_text": "[definition]"}
+               "definition_about": "Our definition, version 1.",
+               "definition_rules": pl.DataFrame({"rule": ["knife"], "category": ["Knife"]})}
     render.docx(edition, context, tmp_path / "sna.docx")
     doc = Document(str(tmp_path / "sna.docx"))
-    assert [len(t.rows) for t in doc.tables] == [3, render.DOCX_ROWS + 41]
+    assert [len(t.rows) for t in doc.tables] == [3, 2, render.DOCX_ROWS + 41]
     texts = [p.text for p in doc.paragraphs]
     assert "A finding. (Source: Long table, section 3.)" in texts
     note = next(t for t in texts if t.startswith("The full table"))

@@ -184,7 +184,7 @@ def exhibit(results: dict[str, Result], spec: Exhibit, edition: str,
         return ExhibitOut(spec, pl.DataFrame(), result)
     table = spec.rows(result.table)
     table = table.select([c for c in spec.columns if c in table.columns])
-    caveats, record = list(result.meta.caveats), {}
+    caveats, record = [*([spec.note] if spec.note else []), *result.meta.caveats], {}
     if edition == "published" and spec.counts:
         shown = joint.shown.get(spec.key) if joint is not None else None
         if shown:
@@ -373,8 +373,11 @@ def write_edition(edition: Edition, folder: Path, partnership: Partnership,
         for x in section.exhibits:
             if not x.table.is_empty():
                 render.csv_table(x.table).write_csv(tables / f"{x.spec.key}.csv")
+    rules, about = definition_rules(partnership)
+    if not rules.is_empty():
+        rules.write_csv(tables / "definition.csv")
     context = edition.context | {
-        "definition_text": definition_text(partnership), "loads": loads(partnership),
+        "definition_rules": rules, "definition_about": about, "loads": loads(partnership),
         "glossary": GLOSSARY, "attribution": ATTRIBUTION,
         "built": datetime.now().strftime("%d %B %Y %H:%M")}
     started = time.perf_counter()
@@ -418,9 +421,36 @@ def manifest(edition: Edition, started: float) -> dict:
             "render_seconds": round(time.perf_counter() - started, 2), "figures": figures}
 
 
-def definition_text(partnership: Partnership) -> str:
-    path = partnership.definition_path
-    return path.read_text("utf-8") if path.exists() else "(no definition.toml)"
+def definition_rules(partnership: Partnership) -> tuple[pl.DataFrame, str]:
+    """The local definition in full, for readers: one row per rule (what it selects, its
+    conditions, harm weight and its rationale against the four statutory factors), and a
+    line naming the definition, its version and approval."""
+    from svduty.definition.rules import load_definition
+
+    if not partnership.definition_path.exists():
+        return pl.DataFrame(), "No local definition (definition.toml) was found."
+    d = load_definition(partnership.definition_path)
+    rows = [{
+        "rule": r.id, "category": r.category,
+        "selects": ("Home Office offence codes " + ", ".join(r.offence_codes)
+                    if r.offence_codes else "")
+                   + ("police.uk categories (a proxy): " + ", ".join(r.police_uk_categories)
+                      if r.police_uk_categories else ""),
+        "conditions": "; ".join(r.conditions) or "none",
+        "harm": "" if r.harm is None else str(r.harm),
+        "maximum_penalty": r.rationale.maximum_penalty,
+        "impact_on_victims": r.rationale.victim_impact,
+        "prevalence": r.rationale.prevalence,
+        "community_impact": r.rationale.community_impact,
+    } for r in d.rules]
+    m = d.meta
+    approval = (f"approved by {m.approved_by} on {m.approved_on}" if m.status == "approved"
+                else m.status)
+    about = (f"{m.name}, version {d.definition_version} ({approval}). An event is serious "
+             "violence if any rule matches; its category is that of the first rule that "
+             "matches. Each rule records the partnership's reasoning against the four factors "
+             "of s.13(6) of the Police, Crime, Sentencing and Courts Act 2022.")
+    return pl.DataFrame(rows), about
 
 
 def loads(partnership: Partnership) -> list[dict]:

@@ -114,7 +114,10 @@ SECTIONS: tuple[Section, ...] = (
              Exhibit("trend-monthly", "trend-monthly", "Serious violence by month",
                      ("month", "count", "rolling_12m", "rate_per_1000"),
                      counts=("count", "rolling_12m"), rates={"rate_per_1000": "count"},
-                     where=(pl.col("level") == "partnership") & ALL, sort=("month",),
+                     where=(pl.col("level") == "partnership") & ALL
+                     & pl.col("count").is_not_null(), sort=("month",),
+                     note="Months with no data are left out of the table (the chart shows "
+                          "them as gaps).",
                      chart="chart", tabulates=(
                          Tabulation(SV, "count", {"month": "month"}, complete=("month",)),
                          Tabulation(SV, "rolling_12m", {"month": "month"},

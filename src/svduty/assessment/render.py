@@ -261,7 +261,9 @@ def docx(edition: Edition, context: dict, path: Path,
             for c in x.caveats:
                 doc.add_paragraph(f"Note: {c}").runs[0].font.size = Pt(8)
     doc.add_heading("Appendix: the local definition", 1)
-    doc.add_paragraph(context["definition_text"]).runs[0].font.size = Pt(7)
+    doc.add_paragraph(context["definition_about"])
+    if context["definition_rules"].height:
+        docx_table(doc, context["definition_rules"])
     if long:
         doc.add_heading("Appendix: long tables", 1)
         for x in long:
