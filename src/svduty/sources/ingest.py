@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -107,10 +108,13 @@ def ingest(
                 "No reference geography in this partnership yet, so LSOA codes cannot be "
                 f"checked. Run first: svduty reference import {partnership.root} <folder>")
         context = Context.build(partnership, wh)
+        context.loaded = loaded_files(wh, source)
         for batch in batches(files):
             prepared = prepare_batch(partnership, wh, context, source, batch, partner)
             done = write_batch(wh, context, source, prepared, partner)
             for result, (_, digest, _) in zip(done, prepared, strict=True):
+                if result.status == "loaded":
+                    context.loaded[digest] = (result.load_id, datetime.now())
                 audit_result(partnership, source, result, digest)
                 if progress:
                     progress(result.path)
@@ -120,6 +124,13 @@ def ingest(
             if link_people:
                 link_people_now(wh, source)
     return results
+
+
+def loaded_files(wh: Warehouse, source: Source) -> dict[str, tuple[int, datetime]]:
+    """Checksum -> (load id, when) of every file of this source already loaded."""
+    rows = wh.con.execute("SELECT checksum, load_id, loaded_at FROM loads WHERE source = ?",
+                          [source.name]).fetchall()
+    return {digest: (load_id, when) for digest, load_id, when in rows}
 
 
 def link_people_now(wh: Warehouse, source: Source) -> None:
@@ -160,6 +171,7 @@ class Context:
     offence_codes: set[str]
     definition: Definition | None
     area_codes: dict[str, set[str]] = field(default_factory=dict)  # area type -> in-area codes
+    loaded: dict[str, tuple[int, datetime]] = field(default_factory=dict)  # checksum -> load
     _gazetteer: Gazetteer | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -214,9 +226,7 @@ def read_file(
     partnership: Partnership, wh: Warehouse, context: Context, source: Source, path: Path,
     digest: str, partner: str | None,
 ) -> Outcome:
-    earlier = wh.con.cursor().execute(
-        "SELECT load_id, loaded_at FROM loads WHERE checksum = ? AND source = ?",
-        [digest, source.name]).fetchone()
+    earlier = context.loaded.get(digest)
     if earlier:
         return FileResult(path, "skipped", f"already loaded as load {earlier[0]} "
                           f"on {earlier[1]:%Y-%m-%d %H:%M}; nothing changed")

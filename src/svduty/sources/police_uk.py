@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import polars as pl
+import polars_hash  # noqa: F401  (registers the `nchash` namespace)
 
 from svduty.sources.base import LSOA_FORMAT, Check, FileError, Parsed, decode, open_text, run_checks
 
@@ -135,7 +136,7 @@ def find_problems(frame: pl.DataFrame, file_month: str | None) -> pl.DataFrame:
               "Longitude", "coordinates are outside Great Britain or incomplete",
               "check longitude/latitude are WGS84 decimal degrees in the right columns",
               coordinates),
-        Check(pl.col("Crime ID").is_not_null() & ~pl.col("Crime ID").is_first_distinct(),
+        Check(pl.col("Crime ID").is_not_null() & ~first_distinct("Crime ID"),
               "Crime ID", "Crime ID repeated in this file; the first row with it is loaded",
               "none needed if the rows are the same crime; otherwise report to the force"),
     ]
@@ -145,6 +146,12 @@ def find_problems(frame: pl.DataFrame, file_month: str | None) -> pl.DataFrame:
             f"row month differs from the file's month {file_month}",
             "police.uk files hold one month each; check the file was not edited or merged"))
     return run_checks(frame, checks)
+
+
+def first_distinct(column: str) -> pl.Expr:
+    """True for the first row with each value: compared by a 128-bit hash (XXH3), several
+    times faster than comparing 64-character ids, with no collision in practice."""
+    return pl.col(column).nchash.xxh3_128().is_first_distinct()
 
 
 def to_events(good: pl.DataFrame, scope: str | None) -> pl.DataFrame:
