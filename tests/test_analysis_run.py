@@ -182,3 +182,26 @@ def test_cli_analyse_refuses_an_unknown_area(devon_police_uk, tmp_path):
     done = runner.invoke(app, ["analyse", str(devon_police_uk), "--area", "Narnia",
                                "--out", str(tmp_path / "r")])
     assert done.exit_code != 0 and "Narnia" in done.output
+
+
+def test_an_edited_definition_takes_effect_at_the_next_analysis(devon_police_uk, tmp_path):
+    """No ingest needed: `sv_events` is the definition compiled to a view, and analyse
+    applies definition.toml first when it has changed since it was last applied."""
+    import shutil
+
+    from svduty.analysis.run import analyse
+    from svduty.definition.rules import load_definition
+    from svduty.definition.templates import write_template
+
+    root = tmp_path / "devon"
+    shutil.copytree(devon_police_uk, root)
+    p = Partnership(root)
+    before = analyse(p, "Plymouth", only=("measures",)).scope.definition_version
+    write_template(p.definition_path, "broad", partnership_name="Devon")
+    wanted = load_definition(p.definition_path).definition_version
+    assert wanted != before
+    run = analyse(p, "Plymouth", only=("measures",))
+    assert run.scope.definition_version == wanted
+    with p.warehouse(read_only=True) as wh:
+        versions = wh.con.execute("SELECT DISTINCT definition_version FROM sv_events").fetchall()
+    assert versions == [(wanted,)]

@@ -48,7 +48,11 @@ class Run:
 
 def analyse(partnership: Partnership, area: str | None = None, period: str | None = None,
             only: tuple[str, ...] = (), progress: Callable[[str], None] | None = None) -> Run:
-    """Run the analyses (all, or those named in `only`) for the resolved Scope."""
+    """Run the analyses (all, or those named in `only`) for the resolved Scope, under the
+    local definition in `definition.toml` (applied first if it changed)."""
+    from svduty.definition.rules import keep_current
+
+    keep_current(partnership)
     with partnership.warehouse(read_only=True) as wh:
         scope = resolve_scope(partnership, wh, area, period)
         run = Run(scope)

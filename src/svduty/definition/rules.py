@@ -33,6 +33,7 @@ from svduty.definition.catalogue import (
 if TYPE_CHECKING:
     import ibis.expr.types as ir
 
+    from svduty.partnership import Partnership
     from svduty.warehouse import Warehouse
 
 # Flag name -> how it reads on `events` (weapon value, or a boolean column of the same name).
@@ -374,6 +375,33 @@ def _record(con: Any, definition: Definition) -> None:
     )
     con.execute("INSERT OR REPLACE INTO meta VALUES ('definition_version', ?)",
                 [definition.definition_version])
+
+
+def apply_if_changed(wh: Warehouse, definition: Definition | None) -> bool:
+    """Apply `definition` unless it is the one `sv_events` already follows (True if applied):
+    a new warehouse, or `definition.toml` edited since the last reference import, ingest or
+    analysis."""
+    if definition is None or applied_version(wh) == definition.definition_version:
+        return False
+    apply_definition(wh, definition, count=False)
+    return True
+
+
+def keep_current(partnership: Partnership) -> bool:
+    """Apply the partnership's `definition.toml` to its warehouse if it changed since it was
+    last applied, so analyses always count under the definition on disk (True if applied)."""
+    from svduty.warehouse import connect
+
+    path = partnership.definition_path
+    if not path.exists() or not partnership.warehouse_path.exists():
+        return False
+    definition = load_definition(path)
+    with connect(partnership.warehouse_path) as con:  # read-only: the usual case, no change
+        row = con.execute("SELECT value FROM meta WHERE key = 'definition_version'").fetchone()
+    if row and row[0] == definition.definition_version:
+        return False
+    with partnership.warehouse() as wh:
+        return apply_if_changed(wh, definition)
 
 
 def applied_version(wh: Warehouse) -> str | None:

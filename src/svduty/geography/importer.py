@@ -96,13 +96,10 @@ def import_reference(partnership: Partnership, source: Path,
 def define_serious_violence(partnership: Partnership, wh) -> None:
     """A new warehouse starts under the partnership's local definition (`sv_events` is
     the definition compiled to a view, so later loads need no re-derivation)."""
-    from svduty.definition.rules import applied_version, apply_definition, load_definition
+    from svduty.definition.rules import apply_if_changed, load_definition
 
-    if not partnership.definition_path.exists():
-        return
-    definition = load_definition(partnership.definition_path)
-    if applied_version(wh) != definition.definition_version:
-        apply_definition(wh, definition, count=False)
+    if partnership.definition_path.exists():
+        apply_if_changed(wh, load_definition(partnership.definition_path))
 
 
 def build(folder: R.Source, step: Progress) -> Built:

@@ -487,11 +487,9 @@ def scope_name(partner: str) -> str:
 def refresh_definition(wh: Warehouse, context: Context) -> None:
     """Apply the local definition if `definition.toml` changed since it was last applied
     (`sv_events` is a view over the events, so new loads need nothing more)."""
-    from svduty.definition.rules import applied_version, apply_definition
+    from svduty.definition.rules import apply_if_changed
 
-    definition = context.definition
-    if definition is not None and applied_version(wh) != definition.definition_version:
-        apply_definition(wh, definition, count=False)
+    apply_if_changed(wh, context.definition)
 
 
 def current_definition(partnership: Partnership) -> Definition | None:
