@@ -75,12 +75,18 @@ def report(label: str, figures: tuple, target: float) -> None:
                                              else ""))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+def arguments(doc: str | None) -> argparse.Namespace:
+    """--shared (the shared data folder) and --skip-demo, for the benchmarks that build the
+    demo too."""
+    parser = argparse.ArgumentParser(description=doc)
     parser.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2]
                         / "shared")
     parser.add_argument("--skip-demo", action="store_true")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = arguments(__doc__)
     workdir = Path(tempfile.mkdtemp(prefix="svduty-bench-"))
     try:
         start = time.perf_counter()

@@ -14,7 +14,6 @@ month under 10 s.
 
 from __future__ import annotations
 
-import argparse
 import multiprocessing as mp
 import resource
 import shutil
@@ -22,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from analyse import peak_mib  # bench/analyse.py
+from analyse import arguments, peak_mib  # bench/analyse.py
 
 
 def measure(root: Path, area: str | None, queue: mp.Queue) -> None:
@@ -67,11 +66,7 @@ def report(label: str, figures: tuple[float, float, float], target: float | None
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2]
-                        / "shared")
-    parser.add_argument("--skip-demo", action="store_true")
-    args = parser.parse_args()
+    args = arguments(__doc__)
     workdir = Path(tempfile.mkdtemp(prefix="svduty-bench-"))
     try:
         root, latest = devon(args.shared / "data", workdir)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import polars as pl
 
+from svduty.definition.rules import keep_current
 from svduty.geography import import_reference
 from svduty.partnership import init_partnership
 from svduty.sources import get_source
@@ -45,6 +46,7 @@ def main() -> None:
         p = init_partnership(workdir / "p", ["Devon & Cornwall", "Merseyside", "Thames Valley"])
         start = time.perf_counter()
         import_reference(p, data)
+        keep_current(p)  # as `svduty reference import` does: the warehouse starts defined
         reference_s = time.perf_counter() - start
         start = time.perf_counter()
         results = ingest(p, get_source("police-uk"), files)

@@ -205,3 +205,18 @@ def test_an_edited_definition_takes_effect_at_the_next_analysis(devon_police_uk,
     with p.warehouse(read_only=True) as wh:
         versions = wh.con.execute("SELECT DISTINCT definition_version FROM sv_events").fetchall()
     assert versions == [(wanted,)]
+
+
+def test_a_broken_definition_stops_the_analysis_with_its_problems(devon_police_uk, tmp_path):
+    import shutil
+
+    root = tmp_path / "devon"
+    shutil.copytree(devon_police_uk, root)
+    path = root / "definition.toml"
+    path.write_text(path.read_text().replace('category = ', 'category_typo = ', 1))
+    result = runner.invoke(app, ["analyse", str(root), "--area", "Plymouth",
+                                 "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1
+    said = result.output.replace("\n", "")
+    assert "definition.toml" in said and "unknown field 'category_typo'" in said
+    assert not (tmp_path / "out").exists()

@@ -74,6 +74,7 @@ def ingest(
     partner: Annotated[str | None, typer.Option(help="Partner that sent the files.")] = None,
 ) -> None:
     """Load partner files: each row is loaded or quarantined with a reason."""
+    from svduty.definition.rules import DefinitionError
     from svduty.sources import get_source
     from svduty.sources.ingest import IngestError, expand
     from svduty.sources.ingest import ingest as run_ingest
@@ -88,7 +89,7 @@ def ingest(
         try:
             results = run_ingest(p, reader, files, partner=partner,
                                  progress=lambda f: progress.advance(task))
-        except IngestError as exc:
+        except (IngestError, DefinitionError) as exc:
             fail(str(exc))
     _print_results(results)
     if any(r.status == "rejected" for r in results):
@@ -289,6 +290,7 @@ def analyse(
     from svduty.analysis.run import ANALYSES, write_run
     from svduty.analysis.run import analyse as run_analyses
     from svduty.analysis.scope import ScopeError
+    from svduty.definition.rules import DefinitionError
     from svduty.privacy import audit
 
     p = open_partnership(root)
@@ -300,7 +302,7 @@ def analyse(
         with console.status("Analysing...") as status:
             run = run_analyses(p, area, period, tuple(only or ()),
                                progress=lambda what: status.update(f"Analysing: {what}"))
-    except (ScopeError, PartnershipError) as exc:
+    except (ScopeError, PartnershipError, DefinitionError) as exc:
         fail(str(exc))
     index = write_run(run, out)
     audit.record(p.root, "analyse", scope=run.scope.describe(), out=str(out.resolve()),
@@ -343,6 +345,7 @@ def assess(
     manifest.json for each edition, from a fresh run of every analysis."""
     from svduty.analysis.scope import ScopeError
     from svduty.assessment.build import assess as build
+    from svduty.definition.rules import DefinitionError
 
     p = open_partnership(root)
     editions = (("restricted", "published") if edition is EditionChoice.both
@@ -351,7 +354,7 @@ def assess(
         with console.status("Building the assessment...") as status:
             built = build(p, out, area, period, editions,
                           progress=lambda m: status.update(f"Assessment: {m}"))
-    except (ScopeError, PartnershipError) as exc:
+    except (ScopeError, PartnershipError, DefinitionError) as exc:
         fail(str(exc))
     for name, paths in built.items():
         console.print(f"[bold]{name}[/bold] edition: " + ", ".join(

@@ -167,13 +167,14 @@ class Store:
     def delete_where(self, table: str, predicate: str, params: list | None = None) -> int:
         """Remove rows matching `predicate` (SQL over the table's columns): each file holding
         any is rewritten without them. Returns the number of rows removed."""
-        params = params or []
+        paths, params = self._paths(table), params or []
+        if not paths:
+            return 0
         touched = self.con.execute(
             f"SELECT filename, count(*) FROM read_parquet(?, filename = true) WHERE {predicate} "
-            "GROUP BY filename", [self._paths(table), *params]).fetchall() if self.files(
-            table) else []
-        removed = 0
-        for path, count in touched:
+            "GROUP BY filename", [paths, *params]).fetchall()
+        rewritten = []
+        for path, _ in touched:
             file = self._relative(path)
             kept = self.con.execute(
                 f"SELECT * FROM read_parquet(?) WHERE NOT coalesce(({predicate}), false)",
@@ -181,19 +182,11 @@ class Store:
             load_id = self.con.execute(
                 "SELECT max(load_id) FROM store_files WHERE file = ?", [file]).fetchone()[0]
             self._unlist(table, file)
-            if kept.height:
-                self.add(table, kept, load_id)
-            removed += count
+            rewritten.append((lambda kept=kept: kept, load_id))
         if touched:
-            self.refresh_view(table)
-        return removed
-
-    def replace(self, table: str, frame: pl.DataFrame) -> None:
-        """Replace every file of the table with one holding `frame`."""
-        for file in self.files(table):
-            self._unlist(table, file)
-        self.add(table, frame)
-        self.refresh_view(table)
+            self.add_many(table, rewritten)
+            self.refresh_view(table)  # also when every row of a file went
+        return sum(count for _, count in touched)
 
     def _unlist(self, table: str, file: str) -> None:
         self.con.execute("DELETE FROM store_files WHERE table_name = ? AND file = ?",

@@ -49,21 +49,11 @@ class Data:
     def sv_events(self) -> ir.Table:
         """`sv_events` (the local definition compiled to a view over every event),
         materialised once per connection so analyses do not re-run the definition; the
-        view's SQL goes into the queries of every Result that reads it."""
-        name = "_svduty_sv_events"
-        if name not in self.views:
-            found = self.wh.con.execute(
-                "SELECT sql FROM duckdb_tables() WHERE table_name = ? AND temporary",
-                [name]).fetchone()
-            if found is None:
-                self.wh.con.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM sv_events")
-            view = self.wh.con.execute(
-                "SELECT sql FROM duckdb_views() WHERE view_name = 'sv_events' "
-                "AND NOT temporary").fetchone()
-            self.views[name] = view[0] if view else "-- no local definition applied"
-        if self.views[name] not in self.queries:
-            self.queries.append(self.views[name])
-        return self.db.table(name)
+        definition's SQL goes into the queries of every Result that reads it."""
+        view = self.wh.con.execute("SELECT sql FROM duckdb_views() WHERE view_name = "
+                                   "'sv_events' AND NOT temporary").fetchone()
+        self.record(view[0] if view else "-- no local definition applied")
+        return self.view(("sv_events",), lambda: self.db.table("sv_events"), materialise=True)
 
     def areas(self) -> ir.Table:
         """2021 LSOAs with their ward, LA, CSP and force (`lsoa21_code` first)."""
@@ -98,22 +88,30 @@ class Data:
 
         return self.view(("sv", force, all_months), build)
 
-    def view(self, key: tuple, build: Callable[[], ir.Table]) -> ir.Table:
-        """A base relation as a temporary view, created once per connection and scope:
-        analyses then compile small queries on top of it (Ibis compiles a deep join tree
-        slowly). The view's SQL goes into the queries of every Result that reads it."""
+    def view(self, key: tuple, build: Callable[[], ir.Table],
+             materialise: bool = False) -> ir.Table:
+        """A base relation as a temporary view (or table, with `materialise`), created once
+        per connection and scope: analyses then compile small queries on top of it (Ibis
+        compiles a deep join tree slowly). Its SQL goes into the queries of every Result that
+        reads it."""
         name = f"_svduty_{abs(hash((self.scope, key))):x}"
         if name not in self.views:
             found = self.wh.con.execute(
-                "SELECT sql FROM duckdb_views() WHERE view_name = ? AND temporary",
-                [name]).fetchone()
+                "SELECT sql FROM duckdb_views() WHERE view_name = ? AND temporary UNION ALL "
+                "SELECT sql FROM duckdb_tables() WHERE table_name = ? AND temporary",
+                [name, name]).fetchone()
             if found is None:
-                sql = f"CREATE TEMP VIEW {name} AS {ibis.to_sql(build())}"
+                kind = "TABLE" if materialise else "VIEW"
+                sql = f"CREATE TEMP {kind} {name} AS {ibis.to_sql(build())}"
                 self.wh.con.execute(sql)
             self.views[name] = found[0] if found else sql
-        if self.views[name] not in self.queries:
-            self.queries.append(self.views[name])
+        self.record(self.views[name])
         return self.db.table(name)
+
+    def record(self, sql: str) -> None:
+        """Add a statement to the queries of the Results being made (once)."""
+        if sql not in self.queries:
+            self.queries.append(sql)
 
     def involvements(self, events: ir.Table) -> ir.Table:
         i = self.table("involvements").drop("load_id")

@@ -264,7 +264,7 @@ def build_system(linked: list[Linked], relations: dict
     everything = [*base, *(x.table(x.tab.population) for x in linked), *(
         disclosure.Table(f"partition {i}", base[0].frame[:0], (), partitions={"month": [p]},
                          published=False) for i, p in enumerate(partitions.get("month", [])))]
-    if _adds_up(everything, limits):  # the usual case: one check, no greedy linking
+    if disclosure.adds_up(everything, limits):  # the usual case: one check, no greedy linking
         total = _grand_total(everything)
         return ([*everything, total] if total is not None else everything), unlinked
     alone: list[str] = []  # the measures of tables standing alone, in order
@@ -272,7 +272,7 @@ def build_system(linked: list[Linked], relations: dict
         populations = {x.tab.population for x in exhibit}
         tried = [None, *(m for m in alone if len(populations) == 1
                          and m.startswith(f"{min(populations)}:"))]
-        measure = next((m for m in tried if _adds_up(
+        measure = next((m for m in tried if disclosure.adds_up(
             [*base, *(x.table(m or x.tab.population) for x in exhibit)], limits)), "")
         if measure != "":
             base += [x.table(measure or x.tab.population) for x in exhibit]
@@ -281,10 +281,10 @@ def build_system(linked: list[Linked], relations: dict
             continue
         for group in _with_margins(exhibit):  # link what adds up, one count at a time
             tables = [x.table(x.tab.population) for x in group]
-            if not _adds_up([*base, *tables], limits):
+            if not disclosure.adds_up([*base, *tables], limits):
                 own = f"{group[0].tab.population}:{group[0].key}"
                 tables = [x.table(own) for x in group]  # the count with its margins
-                if not _adds_up([*base, *tables], limits):
+                if not disclosure.adds_up([*base, *tables], limits):
                     tables = [x.table(f"{x.tab.population}:{x.key}") for x in group]
                 unlinked.append(tables[0].name)
                 alone.append(tables[0].measure or own)
@@ -292,7 +292,7 @@ def build_system(linked: list[Linked], relations: dict
     for p in partitions.get("month", []):
         trial = disclosure.Table(f"partition {len(base)}", base[0].frame[:0], (),
                                  partitions={"month": [p]}, published=False)
-        if _adds_up([*base, trial], limits):
+        if disclosure.adds_up([*base, trial], limits):
             base.append(trial)
         else:
             roots = {v for v in p.values() if v is not None}
@@ -323,10 +323,6 @@ def _with_margins(linked: list[Linked]) -> list[list[Linked]]:
         else:
             groups.append([x])
     return groups
-
-
-def _adds_up(tables: list[disclosure.Table], limits: disclosure.Limits) -> bool:
-    return disclosure.adds_up(tables, limits)
 
 
 def _grand_total(tables: list[disclosure.Table]) -> disclosure.Table | None:

@@ -61,6 +61,7 @@ def fetch(
 
 
 def run_import(p: Partnership, source: Path) -> None:
+    from svduty.definition.rules import DefinitionError, keep_current
     from svduty.geography.importer import STEPS, import_reference
 
     try:
@@ -69,6 +70,10 @@ def run_import(p: Partnership, source: Path) -> None:
     except (ReferenceError, PartnershipError) as exc:
         fail(str(exc))
     print_report(report)
+    try:
+        keep_current(p)  # the new warehouse starts under the partnership's definition
+    except DefinitionError as exc:  # the reference data are in; the definition needs fixing
+        fail(f"{exc}\nFix definition.toml; it is applied at the next ingest or analysis.")
 
 
 def steps(total: int):

@@ -76,7 +76,6 @@ def import_reference(partnership: Partnership, source: Path,
     try:
         with partnership.warehouse() as wh:
             write_tables(wh, built, str(source))
-            define_serious_violence(partnership, wh)
     except BaseException:
         for staged, _ in targets:
             staged.unlink(missing_ok=True)
@@ -91,15 +90,6 @@ def import_reference(partnership: Partnership, source: Path,
         built.figures, folder.missing, built.notes, time.perf_counter() - start)
     audit(partnership, report)
     return report
-
-
-def define_serious_violence(partnership: Partnership, wh) -> None:
-    """A new warehouse starts under the partnership's local definition (`sv_events` is
-    the definition compiled to a view, so later loads need no re-derivation)."""
-    from svduty.definition.rules import apply_if_changed, load_definition
-
-    if partnership.definition_path.exists():
-        apply_if_changed(wh, load_definition(partnership.definition_path))
 
 
 def build(folder: R.Source, step: Progress) -> Built:
