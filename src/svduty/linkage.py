@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import duckdb
 import ibis
 import ibis.expr.types as ir
 import polars as pl
@@ -323,11 +324,15 @@ def splink_link(wide: pl.DataFrame) -> Linkage:
         blocking_rules_to_generate_predictions=list(rules.values()),
         source_dataset_column_name="source", retain_matching_columns=False,
         max_iterations=25, em_convergence=1e-4)
-    db = DuckDBAPI()
+    con = duckdb.connect(config={"autoinstall_known_extensions": False,
+                                 "autoload_known_extensions": False})
+    db = DuckDBAPI(connection=con)
     frame = wide.drop("person_key").to_arrow()
     linker = Linker(db.register(frame, table_name="people"), settings, log_level=logging.WARNING)
     linker.training.estimate_probability_two_random_records_match([PRIOR_RULE], recall=RECALL)
+    con.execute("SET threads = 1")  # DuckDB's seeded sampling repeats only on one thread
     linker.training.estimate_u_using_random_sampling(max_pairs=MAX_PAIRS_U, seed=SEED)
+    con.execute("RESET threads")
     for rule in EM_RULES:
         linker.training.estimate_parameters_using_expectation_maximisation(rule)
     scored = linker.inference.predict(threshold_match_probability=min(REPORT_THRESHOLDS))
