@@ -16,7 +16,7 @@ from svduty.analysis.data import Data
 from svduty.analysis.result import Meta, Result, read_result
 from svduty.analysis.run import ANALYSES
 from svduty.analysis.scope import ScopeError, parse_period, resolve_scope
-from svduty.analysis.stats import change, poisson_interval, rate
+from svduty.analysis.stats import change, clopper_pearson, poisson_interval, rate
 from svduty.cli import app
 from svduty.partnership import Partnership
 
@@ -133,6 +133,17 @@ def test_change_is_the_exact_conditional_test():
     assert change(100, 160).significant
     # Unequal exposure: 10 months against 12 at the same monthly rate is no change.
     assert change(100, 120, 10, 12).ratio == pytest.approx(1.0)
+    # The rate ratio's interval comes from the exact interval for the proportion after.
+    ci = stats.binomtest(130, 230).proportion_ci(0.95, method="exact")
+    assert (c.lower, c.upper) == pytest.approx(
+        (ci.low / (1 - ci.low), ci.high / (1 - ci.high)), rel=1e-9)
+
+
+@pytest.mark.parametrize(("k", "n"), [(0, 1), (0, 17), (1, 1), (3, 9), (250, 251),
+                                      (1200, 5000), (4999, 5000)])
+def test_clopper_pearson_is_scipys_exact_interval(k, n):
+    ci = stats.binomtest(k, n).proportion_ci(0.95, method="exact")
+    assert clopper_pearson(k, n) == pytest.approx((ci.low, ci.high), abs=1e-10)
 
 
 # ------------------------------------------------------------------------------ Results

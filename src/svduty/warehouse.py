@@ -117,7 +117,10 @@ class Warehouse:
 
     def __init__(self, path: Path | str, read_only: bool = False) -> None:
         self.path = Path(path)
+        self.read_only = read_only
         self.con = connect(self.path, read_only=read_only)
+        self._ibis: ibis.BaseBackend | None = None
+        self._tables: dict[str, ibis.Table] = {}
         self.store = Store(self.con, self.path.resolve().parent)
         if not read_only:
             self.create_schema()
@@ -146,7 +149,18 @@ class Warehouse:
 
     def ibis(self) -> ibis.BaseBackend:
         """An Ibis backend over the same connection (the query interface for analysis)."""
-        return ibis.duckdb.from_connection(self.con)
+        if self._ibis is None:
+            self._ibis = ibis.duckdb.from_connection(self.con)
+        return self._ibis
+
+    def table(self, name: str) -> ibis.Table:
+        """An Ibis table; on a read-only warehouse each table's schema is read once (it
+        cannot change under a read-only connection, and reading it is a query)."""
+        if not self.read_only:
+            return self.ibis().table(name)
+        if name not in self._tables:
+            self._tables[name] = self.ibis().table(name)
+        return self._tables[name]
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:

@@ -44,7 +44,7 @@ class Data:
     def table(self, name: str) -> ir.Table:
         if name == "sv_events":
             return self.sv_events()
-        return self.db.table(name)
+        return self.wh.table(name)
 
     def sv_events(self) -> ir.Table:
         """`sv_events` (the local definition compiled to a view over every event),
@@ -53,7 +53,7 @@ class Data:
         view = self.wh.con.execute("SELECT sql FROM duckdb_views() WHERE view_name = "
                                    "'sv_events' AND NOT temporary").fetchone()
         self.record(view[0] if view else "-- no local definition applied")
-        return self.view(("sv_events",), lambda: self.db.table("sv_events"), materialise=True)
+        return self.view(("sv_events",), lambda: self.wh.table("sv_events"), materialise=True)
 
     def areas(self) -> ir.Table:
         """2021 LSOAs with their ward, LA, CSP and force (`lsoa21_code` first)."""
@@ -106,7 +106,7 @@ class Data:
                 self.wh.con.execute(sql)
             self.views[name] = found[0] if found else sql
         self.record(self.views[name])
-        return self.db.table(name)
+        return self.wh.table(name)
 
     def record(self, sql: str) -> None:
         """Add a statement to the queries of the Results being made (once)."""

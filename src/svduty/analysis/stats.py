@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
 
 CONFIDENCE = 0.95
 
@@ -62,13 +62,25 @@ def change(before: int, after: int, exposure_before: float = 1.0, exposure_after
     if n == 0:
         return Change(before, after, float("nan"), float("nan"), float("nan"), 1.0,
                       float("nan"))
-    test = stats.binomtest(after, n, null)
-    ci = test.proportion_ci(confidence, method="exact")
+    low, high = clopper_pearson(after, n, confidence)
     scale = exposure_before / exposure_after
 
     def ratio_of(p: float) -> float:
         return float("inf") if p >= 1 else p / (1 - p) * scale
 
     ratio = ratio_of(after / n) if before else float("inf")
-    return Change(before, after, ratio, ratio_of(ci.low), ratio_of(ci.high),
-                  float(test.pvalue), (ratio - 1) * 100)
+    return Change(before, after, ratio, ratio_of(low), ratio_of(high),
+                  float(stats.binomtest(after, n, null).pvalue), (ratio - 1) * 100)
+
+
+def clopper_pearson(successes: int, trials: int, confidence: float = CONFIDENCE
+                    ) -> tuple[float, float]:
+    """The exact (Clopper-Pearson) interval for a binomial proportion, from the beta
+    quantiles: the same interval as ``binomtest(...).proportion_ci(method="exact")``
+    without its root finding."""
+    alpha = 1 - confidence
+    low = (0.0 if successes == 0 else
+           float(special.betaincinv(successes, trials - successes + 1, alpha / 2)))
+    high = (1.0 if successes == trials else
+            float(special.betaincinv(successes + 1, trials - successes, 1 - alpha / 2)))
+    return low, high

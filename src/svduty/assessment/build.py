@@ -115,10 +115,12 @@ def assess(partnership: Partnership, out: Path, area: str | None = None,
             say(f"preparing the {name} edition")
             prepared.append(prepare(partnership, run, results, name, drawn))
             render.draw_charts(prepared[-1], jobs, drawings)
+        started = [start_edition(edition, out / edition.name, partnership, jobs)
+                   for edition in prepared]  # each PDF is written while the rest go on
         built = {}
-        for edition in prepared:  # each PDF is written while the main process goes on
+        for edition, (paths, context) in zip(prepared, started, strict=True):
             say(f"writing the {edition.name} edition")
-            built[edition.name] = write_edition(edition, out / edition.name, partnership, jobs)
+            built[edition.name] = finish_edition(edition, paths, context, partnership)
         say("writing the PDFs")
         jobs.wait()
     render.prune(partnership.root)
@@ -362,10 +364,11 @@ def with_totals(table: pl.DataFrame, spec: Exhibit, result: Result,
     return out.select(table.columns), notes
 
 
-def write_edition(edition: Edition, folder: Path, partnership: Partnership,
-                  jobs: Workers | None = None) -> dict[str, Path]:
-    """Write tables, HTML, PDF, DOCX and the manifest of one edition. With `jobs` the
-    charts are drawn and the PDF written in worker processes (wait with ``jobs.wait()``)."""
+def start_edition(edition: Edition, folder: Path, partnership: Partnership,
+                  jobs: Workers | None = None) -> tuple[dict[str, Path], dict]:
+    """Write the edition's tables and HTML and start its PDF (the slowest step: in a worker
+    where `jobs` are given); returns its paths and the context :func:`finish_edition`
+    needs."""
     folder.mkdir(parents=True, exist_ok=True)
     tables = folder / "tables"
     tables.mkdir(exist_ok=True)
@@ -379,8 +382,7 @@ def write_edition(edition: Edition, folder: Path, partnership: Partnership,
     context = edition.context | {
         "definition_rules": rules, "definition_about": about, "loads": loads(partnership),
         "glossary": GLOSSARY, "attribution": ATTRIBUTION,
-        "built": datetime.now().strftime("%d %B %Y %H:%M")}
-    started = time.perf_counter()
+        "built": datetime.now().strftime("%d %B %Y %H:%M"), "started": time.perf_counter()}
     cache = render.caches(partnership.root)
     if jobs is not None:
         render.draw_charts(edition, jobs, cache["charts"])
@@ -389,12 +391,19 @@ def write_edition(edition: Edition, folder: Path, partnership: Partnership,
              "manifest": folder / "manifest.json"}
     paths["html"].write_text(html, "utf-8")
     render.pdf(html, paths["pdf"], cache["pdf"], jobs)
-    render.docx(edition, context, paths["docx"], cache["charts"])
-    paths["manifest"].write_text(json.dumps(manifest(edition, started), indent=2,
-                                            default=str) + "\n", "utf-8")
+    return paths, context
+
+
+def finish_edition(edition: Edition, paths: dict[str, Path], context: dict,
+                   partnership: Partnership) -> dict[str, Path]:
+    """Write the edition's Word document and manifest, and audit the build."""
     from svduty.privacy import audit
 
-    audit.record(partnership.root, "assess", edition=edition.name, folder=str(folder.resolve()))
+    render.docx(edition, context, paths["docx"], render.caches(partnership.root)["charts"])
+    paths["manifest"].write_text(json.dumps(manifest(edition, context["started"]), indent=2,
+                                            default=str) + "\n", "utf-8")
+    audit.record(partnership.root, "assess", edition=edition.name,
+                 folder=str(paths["html"].parent.resolve()))
     return paths
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_WORKERS = 2
+WARM_WAIT_S = 20  # a worker waits at most this long for the one warming up before it
 
 
 class Workers:
@@ -83,7 +84,8 @@ class Workers:
 @contextmanager
 def workers(size: int | None = None, eager: bool = False) -> Iterator[Workers]:
     """A pool of `size` worker processes (``SVDUTY_WORKERS``, default 2) for the duration of
-    a build, started (and warmed) at once if `eager`, else at the first job; no pool
+    a build, started (and warmed, one after another) at once if `eager`, else at the first
+    job; no pool
     (everything in this process) for 0 or where processes cannot be started."""
     size = int(os.environ.get("SVDUTY_WORKERS", DEFAULT_WORKERS)) if size is None else size
     pool = None
@@ -91,8 +93,9 @@ def workers(size: int | None = None, eager: bool = False) -> Iterator[Workers]:
         try:
             import multiprocessing
 
-            pool = ProcessPoolExecutor(size, mp_context=multiprocessing.get_context("spawn"),
-                                       initializer=warm)
+            context = multiprocessing.get_context("spawn")
+            pool = ProcessPoolExecutor(size, mp_context=context, initializer=warm,
+                                       initargs=(context.Lock(),))
             for _ in range(size if eager else 0):
                 pool.submit(int)  # starts a worker now (workers start when jobs arrive)
         except (OSError, ValueError, ImportError, RuntimeError):  # run in-process instead
@@ -104,14 +107,22 @@ def workers(size: int | None = None, eager: bool = False) -> Iterator[Workers]:
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-def warm() -> None:
-    """Load WeasyPrint's fonts and vl-convert's JavaScript engine once per worker."""
+def warm(turn: Any = None) -> None:
+    """Load WeasyPrint's fonts and vl-convert's JavaScript engine once per worker, one
+    worker at a time (`turn`, a lock the workers share): each warm-up takes about 2 s of a
+    core, so on a two-core machine the warm-ups share the second core and leave the first to
+    the analyses (all at once, they slowed the analyses by a fifth)."""
     import vl_convert
     from weasyprint import HTML
 
-    HTML(string="<p style='font-family: Arial, sans-serif'>x <b>y</b></p>").write_pdf()
-    vl_convert.vegalite_to_svg({"mark": "point", "data": {"values": [{"a": 1}]},
-                                "encoding": {"x": {"field": "a", "type": "quantitative"}}})
+    mine = turn is not None and turn.acquire(timeout=WARM_WAIT_S)
+    try:
+        HTML(string="<p style='font-family: Arial, sans-serif'>x <b>y</b></p>").write_pdf()
+        vl_convert.vegalite_to_svg({"mark": "point", "data": {"values": [{"a": 1}]},
+                                    "encoding": {"x": {"field": "a", "type": "quantitative"}}})
+    finally:
+        if mine:
+            turn.release()
 
 
 def _job(fn: Callable[..., Any], *args: Any) -> tuple[Any, float]:
