@@ -3,7 +3,6 @@ partnership folder named on the command line."""
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -32,10 +31,3 @@ def open_partnership(root: Path) -> Partnership:
         fail(str(exc))
 
 
-def sha256(path: Path) -> str:
-    """SHA-256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

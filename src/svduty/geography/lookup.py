@@ -66,26 +66,47 @@ def geocode_points(root: Path, x: np.ndarray, y: np.ndarray,
     """The 2021 LSOA code containing each point, None where no held boundary contains it.
 
     x, y: eastings and northings (EPSG:27700), or longitudes and latitudes (EPSG:4326).
+    Shapely and pyproj only (not GeoPandas): an ingest geocodes a handful of rows, and
+    importing GeoPandas for them would cost more than the rest of a police.uk file.
     """
-    import geopandas as gpd
+    import shapely
 
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     out = np.full(len(x), None, dtype=object)
     ok = np.isfinite(x) & np.isfinite(y)
     if not ok.any():
         return out
+    px, py = x[ok], y[ok]
+    if crs != BOUNDARY_CRS:
+        from pyproj import Transformer
+
+        px, py = Transformer.from_crs(crs, BOUNDARY_CRS, always_xy=True).transform(px, py)
     path = _layer_path(root, "lsoa21")
-    polygons = _load(str(path), path.stat().st_mtime_ns)
-    points = gpd.GeoDataFrame(geometry=gpd.points_from_xy(x[ok], y[ok]), crs=crs)
-    if points.crs != polygons.crs:
-        points = points.to_crs(polygons.crs)
-    hits = gpd.sjoin(points, polygons[["lsoa21_code", "geometry"]], how="inner",
-                     predicate="intersects")
-    hits = hits[~hits.index.duplicated(keep="first")]
-    found = np.full(int(ok.sum()), None, dtype=object)
-    found[hits.index.to_numpy()] = hits["lsoa21_code"].to_numpy()
+    codes, tree = _index(str(path), path.stat().st_mtime_ns)
+    point, polygon = tree.query(shapely.points(px, py), predicate="intersects")
+    first = np.unique(point, return_index=True)[1]  # the first polygon holding each point
+    found = np.full(len(px), None, dtype=object)
+    found[point[first]] = codes[polygon[first]]
     out[ok] = found
     return out
+
+
+BOUNDARY_CRS = "EPSG:27700"  # every held boundary layer (see spatial.write_layer)
+
+
+@lru_cache(maxsize=4)
+def _index(path: str, mtime_ns: int) -> tuple[np.ndarray, object]:
+    """The LSOA codes of a boundary file and a spatial index (shapely STRtree) of their
+    polygons, read once per file version."""
+    import pyarrow.parquet as pq
+    import shapely
+
+    with _lock:
+        table = pq.read_table(path, columns=["lsoa21_code", "geometry"])
+        polygons = shapely.from_wkb(table.column("geometry").to_numpy(zero_copy_only=False))
+        tree = shapely.STRtree(polygons)
+        tree.query(shapely.points([0.0], [0.0]))  # build the tree now, before threads share it
+        return table.column("lsoa21_code").to_numpy(zero_copy_only=False).astype(object), tree
 
 
 def _layer_path(root: Path, layer: str) -> Path:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import polars as pl
 
-from svduty.console import sha256
+from svduty.checksum import sha256
 from svduty.geography.errors import ReferenceError
 
 FILES: dict[str, str] = {

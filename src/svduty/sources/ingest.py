@@ -75,7 +75,7 @@ def expand(paths: Iterable[Path]) -> list[Path]:
 
 
 def checksum(path: Path) -> str:
-    from svduty.console import sha256
+    from svduty.checksum import sha256
 
     return sha256(path)
 
