@@ -62,12 +62,15 @@ def _titled(chart: alt.TopLevelMixin, title: str, description: str,
     return chart.properties(title=head, description=description)
 
 
-def _data(frame: pl.DataFrame) -> alt.Data:
-    """Inline data for a spec: dates as ISO text, NaN as null (valid JSON)."""
+def _data(frame: pl.DataFrame) -> dict[str, list[dict]]:
+    """Inline data for a spec: dates as ISO text, NaN as null (valid JSON). A plain
+    ``{"values": ...}`` rather than ``alt.Data``: Altair moves it to the spec's top-level
+    ``datasets`` untouched, where it walks every value of an ``alt.Data`` (for a map, every
+    coordinate: 0.4 s a map)."""
     frame = frame.with_columns(
         [pl.col(c).cast(pl.String) for c, t in frame.schema.items() if t.is_temporal()]
         + [pl.col(c).fill_nan(None) for c, t in frame.schema.items() if t.is_float()])
-    return alt.Data(values=frame.to_dicts())
+    return {"values": frame.to_dicts()}
 
 
 def _month_label(d: date) -> str:
@@ -222,7 +225,7 @@ def seasonality(source: Table) -> Any:
                                                                    format=".2f"),
                                        alt.Tooltip("index_lower:Q", format=".2f"),
                                        alt.Tooltip("index_upper:Q", format=".2f")])
-    one = alt.Chart(alt.Data(values=[{"y": 1}])).mark_rule(
+    one = alt.Chart({"values": [{"y": 1}]}).mark_rule(
         color=OKABE_ITO["grey"], strokeDash=[4, 4]).encode(y="y:Q")
     chart = (one + bars + points).properties(width=WIDTH, height=HEIGHT)
     hi, lo = rows.sort("seasonal_index").row(-1, named=True), rows.sort("seasonal_index").row(
@@ -430,7 +433,7 @@ def risk_correlation(source: Table) -> Any:
         tooltip=["label:N", alt.Tooltip("spearman_rho:Q", format=".2f"),
                  alt.Tooltip("ci_lower:Q", format=".2f"), alt.Tooltip("ci_upper:Q",
                                                                       format=".2f")])
-    zero = alt.Chart(alt.Data(values=[{"x": 0}])).mark_rule(color=OKABE_ITO["grey"]).encode(
+    zero = alt.Chart({"values": [{"x": 0}]}).mark_rule(color=OKABE_ITO["grey"]).encode(
         x="x:Q")
     chart = (zero + ci + dots).resolve_legend(color="independent", shape="independent")
     chart = chart.properties(width=WIDTH - 260, height=22 * rows.height)
