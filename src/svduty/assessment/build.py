@@ -115,11 +115,13 @@ def assess(partnership: Partnership, out: Path, area: str | None = None,
             say(f"preparing the {name} edition")
             prepared.append(prepare(partnership, run, results, name, drawn))
             render.draw_charts(prepared[-1], jobs, drawings)
-        started = [start_edition(edition, out / edition.name, partnership, jobs)
-                   for edition in prepared]  # each PDF is written while the rest go on
+        started = []
+        for edition in prepared:  # each PDF is written while the rest go on
+            say(f"writing the {edition.name} edition")
+            started.append(start_edition(edition, out / edition.name, partnership, jobs))
         built = {}
         for edition, (paths, context) in zip(prepared, started, strict=True):
-            say(f"writing the {edition.name} edition")
+            say(f"writing the {edition.name} edition's Word document")
             built[edition.name] = finish_edition(edition, paths, context, partnership)
         say("writing the PDFs")
         jobs.wait()
