@@ -157,10 +157,11 @@ def stamp(frame: pl.DataFrame, parsed, load_id: int, source: str) -> pl.DataFram
 
 
 def insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame,
-                 select: str) -> None:
+                 select: str, params: list | None = None) -> None:
+    """Insert `select` (SQL over the frame, registered as `frame`) in one statement."""
     con.register("frame", frame.to_arrow())
     try:
-        con.execute(f"INSERT INTO {table} {select}")
+        con.execute(f"INSERT INTO {table} {select}", params or [])
     finally:
         con.unregister("frame")
 
@@ -183,14 +184,10 @@ def insert_loads(con, source: str, group: list[Prepared], figures: list[dict],
                 "checksum": pl.String, "period_start": pl.Date, "period_end": pl.Date,
                 "rows_read": pl.Int64, "rows_loaded": pl.Int64, "rows_quarantined": pl.Int64,
                 "rows_out_of_area": pl.Int64})
-    con.register("frame", rows.to_arrow())
-    try:
-        con.execute("""INSERT INTO loads SELECT load_id, source, scope, partner, file_name,
-            file_path, checksum, period_start, period_end, rows_read, rows_loaded,
-            rows_quarantined, rows_out_of_area, 'active', NULL, ?, ?, ? FROM frame
-            ORDER BY load_id""", [definition_version, actor, now])
-    finally:
-        con.unregister("frame")
+    insert_frame(con, "loads", rows, """
+        SELECT load_id, source, scope, partner, file_name, file_path, checksum, period_start,
+        period_end, rows_read, rows_loaded, rows_quarantined, rows_out_of_area, 'active', NULL,
+        ?, ?, ? FROM frame ORDER BY load_id""", [definition_version, actor, now])
 
 
 def supersede(store: Store, source: str, group: list[Prepared],
