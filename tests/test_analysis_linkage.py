@@ -145,3 +145,18 @@ def test_fallback_on_a_single_source_and_on_failure(monkeypatch, demo):
     failed = linkage.link_tokens(sample)
     assert "training failed" in failed.caveats[0] and "EM did not converge" in failed.caveats[0]
     assert failed.pairs.filter(pl.col("rule") == "shared identifier").height > 0
+
+
+def test_a_tied_token_goes_to_the_value_other_keys_corroborate():
+    """A key seen once with each of two dates of birth takes the one another source also
+    recorded, whichever hashes smaller; a clear majority still wins."""
+    def rows(source, key, dobs):
+        return [(source, key, "dob_token", d) for d in dobs]
+    for typo, true in (("a-typo", "z-true"), ("z-typo", "a-true")):
+        tokens = pl.DataFrame(
+            rows("ed-istv", "e1", [typo, true]) + rows("school", "s1", [true])
+            + rows("ed-istv", "e2", [typo, typo, true]),
+            schema=["source", "person_key", "field", "token"], orient="row")
+        wide = {r["person_key"]: r["dob_token"] for r in linkage.records(tokens).iter_rows(
+            named=True)}
+        assert wide == {"e1": true, "s1": true, "e2": typo}

@@ -8,7 +8,8 @@ person id (connected components).
 
 The tokens are keyed hashes (HMAC), so every comparison is exact: two tokens agree or not.
 Each key becomes one record with its tokens pivoted wide (the most frequent token of each
-field). Splink compares records from different sources only (``link_only``) on date of birth
+field; a tie goes to the token more other keys carry). Splink compares records from different
+sources only (``link_only``) on date of birth
 (exact, day and month swapped, same year), forename (exact, same Soundex, same initial),
 surname (exact, same NYSIIS, same Soundex) and any identifier two sources share (PNC id),
 with term-frequency adjustments on exact dates of birth and names (a shared rare surname
@@ -84,7 +85,8 @@ EM_RULES = ("l.dob_token = r.dob_token",
 METHOD = (
     "Probabilistic record linkage with Splink (Fellegi-Sunter model, DuckDB backend) on the "
     "hashed linkage tokens. Each person key is one record (its most frequent token of each "
-    "field); records from different sources are compared on date of birth (exact / day and "
+    "field; a tie goes to the token more other keys carry); records from different sources "
+    "are compared on date of birth (exact / day and "
     "month swapped / same year), forename (exact / Soundex / initial), surname (exact / NYSIIS "
     "/ Soundex) and the PNC id where two sources carry it (its m fixed at "
     f"{IDENTIFIER_M}, its u at one over the number of distinct ids), all exact agreement of "
@@ -145,7 +147,7 @@ class Linkage:
                 .sort("rule", "source_a", "source_b"))
 
 
-CACHE_VERSION = 1  # bump when the linkage method or its parameters change
+CACHE_VERSION = 2  # bump when the linkage method or its parameters change
 
 
 class Reads(Protocol):
@@ -241,10 +243,12 @@ def too_small(wide: pl.DataFrame) -> str | None:
 
 
 def records(tokens: pl.DataFrame) -> pl.DataFrame:
-    """One record per (source, person_key): each field's most frequent token (ties: the
-    smallest), pivoted wide; absent fields are null columns."""
+    """One record per (source, person_key): each field's most frequent token, pivoted wide;
+    absent fields are null columns. A tie goes to the token that more other keys also carry
+    (a value other records corroborate, not a one-off typo), then to the smallest token."""
     counts = tokens.group_by("source", "person_key", "field", "token").len("n")
-    top = counts.sort(["n", "token"], descending=[True, False]).group_by(
+    counts = counts.with_columns(keys=pl.len().over("field", "token"))
+    top = counts.sort(["n", "keys", "token"], descending=[True, True, False]).group_by(
         "source", "person_key", "field", maintain_order=True).first()
     wide = top.pivot(on="field", index=["source", "person_key"], values="token")
     missing = [c for c in WIDE_FIELDS if c not in wide.columns]
