@@ -6,17 +6,16 @@ each source. This module links keys across sources with Splink, probabilistic re
 (Fellegi-Sunter) on the hashed linkage tokens, and joins the links into one cross-source
 person id (connected components).
 
-The tokens are keyed hashes (HMAC), so every comparison is exact: two tokens agree or not.
-Each key becomes one record with its tokens pivoted wide (the most frequent token of each
-field; a tie goes to the token more other keys carry). Splink compares records from different
-sources only (``link_only``) on date of birth
-(exact, day and month swapped, same year), forename (exact, same Soundex, same initial),
-surname (exact, same NYSIIS, same Soundex) and any identifier two sources share (PNC id),
-with term-frequency adjustments on exact dates of birth and names (a shared rare surname
-counts for more than a shared common one). It trains the model (probability two random
-records match from a strict deterministic rule; u from random pairs with a fixed seed; m by
-expectation maximisation on two blocking passes), scores the pairs the blocking rules
-generate, and joins pairs scoring at least :data:`THRESHOLD` into people.
+The tokens are keyed hashes (HMAC), so every comparison is exact: two tokens agree or not. Each
+key becomes one record with its tokens pivoted wide (the most frequent token of each field; a
+tie goes to the token more other keys carry). Splink compares records from different sources
+only (``link_only``) on date of birth (exact, day and month swapped, same year), forename
+(exact, same Soundex, same initial), surname (exact, same NYSIIS, same Soundex) and any
+identifier two sources share (PNC id), with term-frequency adjustments on exact dates of birth
+and names (a shared rare surname counts for more than a shared common one). It trains the model
+(probability two random records match from a strict deterministic rule; u from random pairs
+with a fixed seed; m by expectation maximisation on two blocking passes), scores the pairs the
+blocking rules generate, and joins pairs scoring at least :data:`THRESHOLD` into people.
 
 Where Splink cannot run (fewer than :data:`MIN_RECORDS` keys, a single source, or training
 fails) the deterministic rules in :data:`RULES` are used instead and the returned
