@@ -4,7 +4,9 @@ analysts' narrative overrides surviving a rebuild."""
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -13,6 +15,7 @@ import polars as pl
 import pytest
 from docx import Document
 
+from svduty.assessment import render
 from svduty.assessment.build import assess
 from svduty.assessment.contents import SECTIONS
 from svduty.partnership import Partnership
@@ -68,6 +71,27 @@ def test_marking_and_page_number_on_every_pdf_page(built, edition, marking):
     info = subprocess.run(["pdfinfo", str(out / edition / "sna.pdf")], capture_output=True,
                           text=True, check=True).stdout
     assert "Tagged:          yes" in info
+
+
+@pytest.mark.skipif(shutil.which("pdfimages") is None, reason="poppler-utils not installed")
+def test_pdf_charts_are_the_html_svgs_as_vector_images_with_their_alternatives(built):
+    _, out = built
+    html = (out / "published" / "sna.html").read_text()
+    svgs = render.INLINE_SVG.findall(html)
+    printed = render.print_html(html)
+    images = re.findall(r'<img class="chart" alt="([^"]*)" src="data:image/svg\+xml;base64,'
+                        r'([^"]+)">', printed)
+    assert "<svg" not in printed and len(images) == len(svgs) >= 8
+    for svg, (alt, data) in zip(svgs, images, strict=True):
+        assert base64.b64decode(data).decode() == svg
+        assert alt and f"<desc>{alt}</desc>" in svg
+    pdf = out / "published" / "sna.pdf"
+    listed = subprocess.run(["pdfimages", "-list", str(pdf)], capture_output=True, text=True,
+                            check=True).stdout.splitlines()
+    assert len(listed) == 2  # the header lines only: charts are drawn as vectors, not pixels
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    assert "Offences per 1,000 residents" in text  # a map legend's title, drawn as text
 
 
 def test_docx_has_real_headings_tables_and_the_marking(built):

@@ -2,9 +2,9 @@
 DOCX (python-docx, from the same content) and CSV tables.
 
 Charts come from one Altair specification per exhibit (:mod:`svduty.assessment.charts`),
-rendered offline by vl-convert: inline SVG in the HTML and PDF, PNG in the DOCX, each with a
-text alternative and its data table beside it. Every format uses one font
-(:data:`svduty.assessment.charts.FONT`).
+rendered offline by vl-convert: inline SVG in the HTML, the same SVG as an image in the PDF,
+PNG in the DOCX, each with a text alternative and its data table beside it. Every format
+uses one font (:data:`svduty.assessment.charts.FONT`).
 
 Findings cite the exhibit they rest on by its title (the Result's own id stays in the
 manifest and the methods appendix). Charts and PDFs can be drawn in worker processes
@@ -14,6 +14,7 @@ so that a rebuild reuses what has not changed.
 
 from __future__ import annotations
 
+import base64
 import io
 import math
 import re
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
 
 DOCX_ROWS = 60  # Word tables longer than this go to an appendix at the end
 BUILT = re.compile(r'<span class="built">.*?</span>', re.DOTALL)
+INLINE_SVG = re.compile(r"<svg\b.*?</svg>", re.DOTALL)  # the charts (vl-convert's SVG)
+SVG_DESC = re.compile(r"<desc>(.*?)</desc>", re.DOTALL)  # each chart's text alternative
 
 LABELS = {"sv_category": "category", "count_before": "previous 12 months",
           "count_after": "latest 12 months", "percent_change": "change (%)",
@@ -187,11 +190,13 @@ def unique(methods: list[dict]) -> list[dict]:
 
 def pdf(html_text: str, path: Path, cache: DiskCache | None = None,
         workers: Workers | None = None) -> Future | None:
-    """A4 PDF from the same HTML; tagged PDF/UA-1 where WeasyPrint manages it. Written in a
-    worker process where `workers` are given (``workers.wait()`` waits for it); with a `cache`,
-    an edition whose HTML is unchanged but for its build time reuses the last PDF."""
+    """A4 PDF from the same HTML (each chart an image of its SVG: :func:`print_html`); tagged
+    PDF/UA-1 where WeasyPrint manages it. Written in a worker process where `workers` are
+    given (``workers.wait()`` waits for it); with a `cache`, an edition whose HTML is
+    unchanged but for its build time reuses the last PDF."""
     from svduty.assessment import workers as pool
 
+    html_text = print_html(html_text)
     key = digest(BUILT.sub("", html_text), "pdf", _version("weasyprint"))
     kept = cache.path(key, "pdf") if cache else None
     if kept is not None and kept.exists():
@@ -203,6 +208,20 @@ def pdf(html_text: str, path: Path, cache: DiskCache | None = None,
         pool.write_pdf(html_text, path, kept)
         return None
     return workers.later(pool.write_pdf, html_text, path, kept)
+
+
+def print_html(html_text: str) -> str:
+    """The HTML with each inline chart SVG as an image of the same SVG (a data: URL) whose
+    alt text is the chart's text alternative: the PDF stays vector and tags each chart as a
+    figure with its alternative, and WeasyPrint need not style every mark of every chart as
+    an HTML element (a tenth of a PDF's time)."""
+    def image(match: re.Match) -> str:
+        svg = match.group(0)
+        alt = SVG_DESC.search(svg)
+        data = base64.b64encode(svg.encode("utf-8")).decode("ascii")
+        return (f'<img class="chart" alt="{alt.group(1) if alt else ""}" '
+                f'src="data:image/svg+xml;base64,{data}">')
+    return INLINE_SVG.sub(image, html_text)
 
 
 def _version(package: str) -> str:
