@@ -336,14 +336,19 @@ def test_rendered_charts_are_reused_from_the_disk_cache(demo, tmp_path, monkeypa
 
 
 def test_charts_drawn_in_a_worker_match_those_drawn_here(demo, tmp_path):
+    from svduty.assessment.cache import DiskCache
     from svduty.assessment.workers import workers
 
     made = [charts.concentration(demo["places-concentration"]),
             charts.knox(demo["near-repeat-knox"])]
     here = [charts._render(c, "svg", 2.0, None) for c in made]
+    pngs = [charts._render(c, "png", 2.0, None) for c in made]
     fresh = [charts.concentration(demo["places-concentration"]),
              charts.knox(demo["near-repeat-knox"])]
+    cache = DiskCache(tmp_path, "charts")
     with workers(1) as jobs:
-        charts.render_all(fresh, jobs)
+        charts.render_all(fresh, jobs, cache)
         assert jobs.pool is not None
     assert [charts.render(c, "svg") for c in fresh] == here
+    assert [charts.render(c, "png") for c in fresh] == pngs  # drawn with the SVG, by the worker
+    assert len(list(cache.folder.iterdir())) == 4

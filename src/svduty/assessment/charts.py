@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 ALL = "All serious violence"
 VL_VERSION = "6.4"
+PNG_SCALE = 2.0  # PNG pixels per SVG pixel (the Word document's charts)
 # Okabe & Ito (2008): distinguishable with the common colour-vision deficiencies.
 OKABE_ITO = {"black": "#000000", "orange": "#E69F00", "sky_blue": "#56B4E9",
              "green": "#009E73", "yellow": "#F0E442", "blue": "#0072B2",
@@ -574,7 +575,7 @@ def _vl_convert_version() -> str:
         return "unknown"
 
 
-def render(chart: Any, fmt: Literal["svg", "png", "pdf"] = "svg", scale: float = 2.0,
+def render(chart: Any, fmt: Literal["svg", "png", "pdf"] = "svg", scale: float = PNG_SCALE,
            cache: DiskCache | None = None) -> str | bytes:
     """SVG text (HTML, PDF) or PNG bytes (DOCX, at `scale` times) rendered offline, once per
     chart and format in a build (both editions share a chart where it is the same) and, with
@@ -607,22 +608,26 @@ def _render(chart: Any, fmt: str, scale: float, cache: DiskCache | None) -> str 
         out: str | bytes = _labelled(vlc.vegalite_to_svg(spec(chart), vl_version=VL_VERSION),
                                      chart)
     else:  # rasterise the SVG (resvg) rather than run Vega again
-        out = vlc.svg_to_png(render(chart, "svg", cache=cache), scale=scale)
+        svg = render(chart, "svg", cache=cache)
+        drawn = _RENDERED.get((id(chart), "png", scale))  # by a worker, with the SVG
+        out = drawn[1] if drawn and drawn[0] is chart else vlc.svg_to_png(svg, scale=scale)
     if cache:
         cache.put(name, suffix, out.encode("utf-8") if isinstance(out, str) else out)
     return out
 
 
 def render_soon(charts: list[Any], workers: Workers, cache: DiskCache | None = None) -> None:
-    """Start drawing the SVG of every chart not yet drawn (nor cached) in the worker
+    """Start drawing the SVG and PNG of every chart not yet drawn (nor cached) in the worker
     processes, several at a time, without waiting; :func:`render` collects each one."""
+    from svduty.assessment.workers import draw_chart
+
     for chart in charts:
-        hit = _RENDERED.get((id(chart), "svg", 2.0))
+        hit = _RENDERED.get((id(chart), "svg", PNG_SCALE))
         waiting = _PENDING.get(id(chart))
         if (hit is not None and hit[0] is chart) or (waiting and waiting[0] is chart) or (
                 cache and cache.path(spec_hash(chart), "svg").exists()):
             continue
-        future = workers.submit(vlc.vegalite_to_svg, spec(chart), VL_VERSION)
+        future = workers.submit(draw_chart, spec(chart), VL_VERSION, PNG_SCALE)
         _PENDING[id(chart)] = (chart, future, workers, cache)
 
 
@@ -634,14 +639,18 @@ def render_all(charts: list[Any], workers: Workers, cache: DiskCache | None = No
 
 
 def _collect(chart: Any) -> str | None:
-    """The SVG a worker drew for the chart (stored in the cache), or None if none is due."""
+    """The SVG a worker drew for the chart, or None if none is due; the SVG and the PNG drawn
+    with it are kept (in the disk cache too, where there is one)."""
     waiting = _PENDING.pop(id(chart), None)
     if waiting is None or waiting[0] is not chart:
         return None
     _, future, workers, cache = waiting
-    svg = _labelled(workers.get(future), chart)
+    svg, png = workers.get(future)
+    svg = _labelled(svg, chart)
+    _remember((id(chart), "png", PNG_SCALE), (chart, png))
     if cache:
         cache.put(spec_hash(chart), "svg", svg.encode("utf-8"))
+        cache.put(spec_hash(chart), f"{PNG_SCALE:g}x.png", png)
     return svg
 
 

@@ -1,5 +1,5 @@
-"""Worker processes for the slow, independent steps of a build: chart SVGs (vl-convert) and
-PDFs (WeasyPrint).
+"""Worker processes for the slow, independent steps of a build: charts (SVG and PNG, by
+vl-convert) and PDFs (WeasyPrint).
 
 `svduty assess` starts a small pool (two processes by default) before it runs the analyses.
 The workers import WeasyPrint and vl-convert and make a tiny chart and PDF while the main
@@ -138,6 +138,14 @@ def peak_mib() -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def draw_chart(spec: dict[str, Any], vl_version: str, scale: float) -> tuple[str, bytes]:
+    """A chart's SVG (vl-convert) and the PNG rasterised from it at `scale` (resvg)."""
+    import vl_convert
+
+    svg = vl_convert.vegalite_to_svg(spec, vl_version)
+    return svg, vl_convert.svg_to_png(svg, scale=scale)
 
 
 def write_pdf(html_text: str, path: Path, keep_as: Path | None = None) -> None:
