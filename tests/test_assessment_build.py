@@ -14,6 +14,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 from docx import Document
+from markupsafe import escape
 
 from svduty.assessment import render
 from svduty.assessment.build import assess
@@ -71,6 +72,22 @@ def test_marking_and_page_number_on_every_pdf_page(built, edition, marking):
     info = subprocess.run(["pdfinfo", str(out / edition / "sna.pdf")], capture_output=True,
                           text=True, check=True).stdout
     assert "Tagged:          yes" in info
+
+
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils not installed")
+@pytest.mark.parametrize("edition", ["restricted", "published"])
+def test_no_pdf_text_runs_past_the_right_margin(built, edition):
+    """Every word of every page lies inside the A4 page's 18 mm side margins (a table too
+    wide for the page would be cut off at its edge)."""
+    _, out = built
+    boxes = subprocess.run(["pdftotext", "-bbox", str(out / edition / "sna.pdf"), "-"],
+                           capture_output=True, text=True, check=True).stdout
+    right = 595.28 - 18 / 25.4 * 72 + 1  # A4 width less the margin, in points, plus 1 pt
+    pages = boxes.split("<page ")[1:]
+    past = [(number, word) for number, page in enumerate(pages, start=1)
+            for x_max, word in re.findall(r'xMax="([\d.]+)"[^>]*>([^<]*)</word>', page)
+            if float(x_max) > right]
+    assert len(pages) > 20 and not past, past[:10]
 
 
 @pytest.mark.skipif(shutil.which("pdfimages") is None, reason="poppler-utils not installed")
@@ -223,4 +240,8 @@ def test_the_definition_appendix_lists_every_rule_with_its_rationale(built):
         assert table.get_column("maximum_penalty").to_list() == [
             r.rationale.maximum_penalty for r in rules]
     html = (out / "published" / "sna.html").read_text()
-    assert "The rules of the local definition" in html and rules[0].rationale.prevalence in html
+    assert "The rules of the local definition" in html
+    for rule in rules:
+        assert f'id="rule-{rule.id}"' in html and escape(rule.rationale.community_impact) in html
+    words = "\n".join(p.text for p in Document(str(out / "published" / "sna.docx")).paragraphs)
+    assert all(r.rationale.community_impact in words for r in rules)

@@ -281,8 +281,13 @@ def docx(edition: Edition, context: dict, path: Path,
                 doc.add_paragraph(f"Note: {c}").runs[0].font.size = Pt(8)
     doc.add_heading("Appendix: the local definition", 1)
     doc.add_paragraph(context["definition_about"])
-    if context["definition_rules"].height:
-        docx_table(doc, context["definition_rules"])
+    for rule in context["definition_rules"].iter_rows(named=True):  # too wide for a table
+        doc.add_heading(f"{rule['category']} (rule {rule['rule']})", 3)
+        for column, value in rule.items():
+            if column not in ("rule", "category"):
+                line = doc.add_paragraph()
+                line.add_run(f"{label(column).capitalize()}: ").bold = True
+                line.add_run(str(value))
     if long:
         doc.add_heading("Appendix: long tables", 1)
         for x in long:
