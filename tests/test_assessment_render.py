@@ -96,11 +96,14 @@ def test_word_puts_long_tables_in_full_in_an_appendix(tmp_path):
                               sections=[section])
     context = {"title": "SNA", "scope": "Anytown", "definition_version": "1",
                "definition_about": "Our definition, version 1.",
-               "definition_rules": pl.DataFrame({"rule": ["knife"], "category": ["Knife"]})}
+               "definition_rules": pl.DataFrame({"rule": ["knife"], "category": ["Knife"],
+                                                 "maximum_penalty": ["Four years."]})}
     render.docx(edition, context, tmp_path / "sna.docx")
     doc = Document(str(tmp_path / "sna.docx"))
-    assert [len(t.rows) for t in doc.tables] == [3, 2, render.DOCX_ROWS + 41]
+    assert [len(t.rows) for t in doc.tables] == [3, render.DOCX_ROWS + 41]
     texts = [p.text for p in doc.paragraphs]
+    rule = texts.index("Knife (rule knife)")  # each rule a heading and its facts, not a table
+    assert texts[rule + 1] == "Maximum penalty: Four years."
     assert "A finding. (Source: Long table, section 3.)" in texts
     note = next(t for t in texts if t.startswith("The full table"))
     assert f"({render.DOCX_ROWS + 40} rows)" in note and "tables/long.csv" in note
