@@ -146,4 +146,4 @@ def definition_version(wh: Warehouse) -> str | None:
     """The version of the local definition `sv_events` follows (None if none applied)."""
     from svduty.definition.rules import applied_version
 
-    return applied_version(wh)
+    return applied_version(wh.con)

@@ -381,7 +381,7 @@ def apply_if_changed(wh: Warehouse, definition: Definition | None) -> bool:
     """Apply `definition` unless it is the one `sv_events` already follows (True if applied):
     a new warehouse, or `definition.toml` edited since the last reference import, ingest or
     analysis."""
-    if definition is None or applied_version(wh) == definition.definition_version:
+    if definition is None or applied_version(wh.con) == definition.definition_version:
         return False
     apply_definition(wh, definition, count=False)
     return True
@@ -397,16 +397,17 @@ def keep_current(partnership: Partnership) -> bool:
         return False
     definition = load_definition(path)
     with connect(partnership.warehouse_path) as con:  # read-only: the usual case, no change
-        row = con.execute("SELECT value FROM meta WHERE key = 'definition_version'").fetchone()
-    if row and row[0] == definition.definition_version:
+        applied = applied_version(con)
+    if applied == definition.definition_version:
         return False
     with partnership.warehouse() as wh:
         return apply_if_changed(wh, definition)
 
 
-def applied_version(wh: Warehouse) -> str | None:
-    """The version of the definition `sv_events` was last defined under (None if never)."""
-    row = wh.con.execute("SELECT value FROM meta WHERE key = 'definition_version'").fetchone()
+def applied_version(con: Any) -> str | None:
+    """The version of the definition `sv_events` was last defined under (None if never), read
+    on a warehouse connection (read-only or not)."""
+    row = con.execute("SELECT value FROM meta WHERE key = 'definition_version'").fetchone()
     return row[0] if row else None
 
 
