@@ -163,6 +163,32 @@ def test_published_tables_show_no_small_counts(built):
 
 
 
+def test_published_counts_read_as_numbers_beside_their_stars(built):
+    """Disclosure control turns the count columns to text ("3909", "*"); the HTML and Word
+    tables still show each count with its thousands separator, right-aligned."""
+    _, out = built
+    html = (out / "published" / "sna.html").read_text()
+    words = {c.text for t in Document(str(out / "published" / "sna.docx")).tables
+             for row in t.rows for c in row.cells}
+    checked = 0
+    for section in SECTIONS:
+        for x in section.exhibits:
+            path = out / "published" / "tables" / f"{x.key}.csv"
+            if not path.exists() or not x.counts:
+                continue
+            table = pl.read_csv(path, infer_schema=False)
+            column = next((c for c in x.counts if c in table.columns), None)
+            if column is None:
+                continue
+            big = [v for v in table.get_column(column).drop_nulls() if v.isdigit()
+                   and int(v) >= 1000]
+            for value in big[:3]:
+                assert f'<td class="num">{int(value):,}</td>' in html, (x.key, value)
+                assert f"{int(value):,}" in words, (x.key, value)
+                checked += 1
+    assert checked >= 3
+
+
 def test_published_rates_and_shares_never_sit_beside_a_hidden_count(demo_partnership,
                                                                    demo_results):
     """A share, gap, change or rate is worked out from its count(s): where any is '*' it is
@@ -239,6 +265,10 @@ def test_the_definition_appendix_lists_every_rule_with_its_rationale(built):
         assert table.get_column("rule").to_list() == [r.id for r in rules]
         assert table.get_column("maximum_penalty").to_list() == [
             r.rationale.maximum_penalty for r in rules]
+        weights = dict(zip(table["rule"], table["harm_weight"], strict=True))
+        assert any(r.harm == "css" for r in rules)
+        for r in rules:  # in words, not the bare "css" of definition.toml
+            assert ("ONS Crime Severity Score" in weights[r.id]) == (r.harm == "css"), r.id
     html = (out / "published" / "sna.html").read_text()
     assert "The rules of the local definition" in html
     for rule in rules:

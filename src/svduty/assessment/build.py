@@ -432,6 +432,15 @@ def manifest(edition: Edition, started: float) -> dict:
             "render_seconds": round(time.perf_counter() - started, 2), "figures": figures}
 
 
+def harm_weight(harm: str | float | None) -> str:
+    """A rule's harm weight in words (`harm` in definition.toml)."""
+    if harm is None:
+        return "none: counted, but left out of harm-weighted totals"
+    if harm == "css":
+        return "the ONS Crime Severity Score weight of each event's offence code"
+    return f"{harm:g} for every event"
+
+
 def definition_rules(partnership: Partnership) -> tuple[pl.DataFrame, str]:
     """The local definition in full, for readers: one row per rule (what it selects, its
     conditions, harm weight and its rationale against the four statutory factors), and a
@@ -448,7 +457,7 @@ def definition_rules(partnership: Partnership) -> tuple[pl.DataFrame, str]:
                    + ("police.uk categories (a proxy): " + ", ".join(r.police_uk_categories)
                       if r.police_uk_categories else ""),
         "conditions": "; ".join(r.conditions) or "none",
-        "harm": "" if r.harm is None else str(r.harm),
+        "harm_weight": harm_weight(r.harm),
         "maximum_penalty": r.rationale.maximum_penalty,
         "impact_on_victims": r.rationale.victim_impact,
         "prevalence": r.rationale.prevalence,

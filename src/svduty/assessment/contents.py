@@ -72,6 +72,13 @@ class Exhibit:
     note: str = ""
     tabulates: tuple[Tabulation, ...] = ()  # linked to other exhibits of the same events
 
+    def count_columns(self, shown: list[str]) -> set[str]:
+        """The columns of the table as shown that hold counts (every cell of a cross-table
+        of counts)."""
+        if self.pivot is not None and self.pivot[2] in self.counts:
+            return {c for c in shown if c != self.pivot[0]}
+        return {c for c in shown if c in self.counts}
+
     def rows(self, table: pl.DataFrame) -> pl.DataFrame:
         """The Result's rows this exhibit shows (filtered, sorted, limited), every column."""
         if self.where is not None:

@@ -19,6 +19,7 @@ import io
 import math
 import re
 import shutil
+from collections.abc import Collection
 from concurrent.futures import Future
 from copy import deepcopy
 from datetime import date
@@ -67,8 +68,12 @@ def label(column: str) -> str:
     return LABELS.get(column, column.replace("_", " "))
 
 
-def cell(value: object, column: str) -> str:
-    """A value as people read it: thousands separators, sensible decimals, '*' kept."""
+def cell(value: object, column: str, count: bool = False) -> str:
+    """A value as people read it: thousands separators, sensible decimals, '*' kept. A
+    `count` that disclosure control turned to text (``"3909"`` beside ``"*"``) reads as a
+    number too."""
+    if count and isinstance(value, str) and value.isdigit():
+        return f"{int(value):,}"
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     if isinstance(value, bool):
@@ -158,12 +163,15 @@ def html(edition: Edition, context: dict, cache: DiskCache | None = None) -> str
         exhibits = []
         for x in s.exhibits:
             svg, alt, _ = chart_parts(x, cache, png=False)
+            counts = x.spec.count_columns(x.table.columns)
             exhibits.append({
                 "key": x.spec.key, "title": x.spec.title, "result": x.spec.result,
                 "chart_svg": svg, "alt": alt, "caveats": x.caveats,
-                "header": [{"label": label(c), "num": x.table.schema[c].is_numeric()}
+                "header": [{"label": label(c),
+                            "num": x.table.schema[c].is_numeric() or c in counts}
                            for c in x.table.columns],
-                "rows": [[cell(v, c) for v, c in zip(row, x.table.columns, strict=True)]
+                "rows": [[cell(v, c, c in counts)
+                          for v, c in zip(row, x.table.columns, strict=True)]
                          for row in x.table.iter_rows()],
                 "empty_reason": "this analysis had nothing to show for this scope (see "
                                 "the data quality section)."})
@@ -276,7 +284,7 @@ def docx(edition: Edition, context: dict, path: Path,
                                   "appendix \"Long tables\" at the end of this document, and "
                                   f"in tables/{x.spec.key}.csv.")
             else:
-                docx_table(doc, x.table)
+                docx_table(doc, x.table, x.spec.count_columns(x.table.columns))
             for c in x.caveats:
                 doc.add_paragraph(f"Note: {c}").runs[0].font.size = Pt(8)
     doc.add_heading("Appendix: the local definition", 1)
@@ -292,12 +300,13 @@ def docx(edition: Edition, context: dict, path: Path,
         doc.add_heading("Appendix: long tables", 1)
         for x in long:
             doc.add_heading(x.spec.title, 2)
-            docx_table(doc, x.table)
+            docx_table(doc, x.table, x.spec.count_columns(x.table.columns))
     doc.save(path)
 
 
-def docx_table(doc, table: pl.DataFrame) -> None:
-    """Every row of the table as a Word table, its header row repeated on each page."""
+def docx_table(doc, table: pl.DataFrame, counts: Collection[str] = ()) -> None:
+    """Every row of the table as a Word table, its header row repeated on each page
+    (`counts`: the columns holding counts, see :func:`cell`)."""
     from docx.oxml import OxmlElement
     from docx.oxml.ns import qn
 
@@ -316,5 +325,5 @@ def docx_table(doc, table: pl.DataFrame) -> None:
         tr = deepcopy(template)
         for text_, value in zip(tr.iter(qn("w:t")), zip(row, table.columns, strict=True),
                                 strict=True):
-            text_.text = cell(*value)
+            text_.text = cell(*value, value[1] in counts)
         body.append(tr)
