@@ -90,6 +90,17 @@ def test_chart_renders_with_title_and_text_alternative(demo, name, fn):
     _check_rendered(chart)
 
 
+LEGEND_LABEL = re.compile(r'role-legend-label"[^>]*><text[^>]*>([^<]*)</text>')
+
+
+@pytest.mark.parametrize(("name", "fn"), CHART_CASES, ids=[f.__name__ for _, f in CHART_CASES])
+def test_no_legend_repeats_an_entry(demo, name, fn):
+    """Colour and shape of the same field share one legend: no second, grey legend of the
+    same entries."""
+    labels = LEGEND_LABEL.findall(charts.render(fn(demo[name]), "svg"))
+    assert len(labels) == len(set(labels)), labels
+
+
 @pytest.mark.parametrize(("name", "fn"), CHART_CASES, ids=[f.__name__ for _, f in CHART_CASES])
 def test_empty_table_gives_no_chart(demo, name, fn):
     assert fn(demo[name].table.clear()) is None

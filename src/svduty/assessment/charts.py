@@ -335,21 +335,22 @@ def under_reporting(source: Table) -> Any:
                     pl.col("gap_adjusted_upper").alias("upper")),
     ]).drop_nulls("gap")
     kinds = ["As matched", "Allowing for chance matches"]
-    colour = alt.Scale(domain=kinds, range=[OKABE_ITO["vermillion"], OKABE_ITO["blue"]])
+    palette = alt.Scale(domain=kinds, range=[OKABE_ITO["vermillion"], OKABE_ITO["blue"]])
     enc = {"y": alt.Y("matching:N", title=None, axis=alt.Axis(labelLimit=420)),
            "yOffset": alt.YOffset("estimate:N", sort=kinds)}
     base = alt.Chart(_data(long))
+    estimate = {"field": "estimate", "type": "nominal", "sort": kinds, "title": None}
+    colour = alt.Color(**estimate, scale=palette)  # colour and shape share one legend (their
+    shape = alt.Shape(**estimate, scale=alt.Scale(domain=kinds))  # scales' domains match)
     ci = base.mark_rule(strokeWidth=2).encode(
         x=alt.X("lower:Q", title="Attendances with no matching police record",
                 axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])), x2="upper:Q",
-        color=alt.Color("estimate:N", scale=colour, legend=None), **enc)
+        color=colour, **enc)
     dots = base.mark_point(filled=True, size=70).encode(
-        x="gap:Q", shape=alt.Shape("estimate:N", sort=kinds, title=None),
-        color=alt.Color("estimate:N", sort=kinds, title=None, scale=colour), **enc,
+        x="gap:Q", shape=shape, color=colour, **enc,
         tooltip=["matching:N", "estimate:N", alt.Tooltip("gap:Q", format=".1%"),
                  alt.Tooltip("lower:Q", format=".1%"), alt.Tooltip("upper:Q", format=".1%")])
-    chart = (ci + dots).resolve_legend(color="independent", shape="independent")
-    chart = chart.properties(width=WIDTH - 200, height=60 * rows.height)
+    chart = (ci + dots).properties(width=WIDTH - 200, height=60 * rows.height)
     main = rows.sort("primary", descending=True).row(0, named=True)
     text = (f"Dot chart with 95% intervals of the share of emergency department assault "
             f"attendances that match no police record, for each matching rule. Main rule "
