@@ -189,22 +189,53 @@ def exhibit(results: dict[str, Result], spec: Exhibit, edition: str,
     table = spec.rows(result.table)
     table = table.select([c for c in spec.columns if c in table.columns])
     caveats, record = [*([spec.note] if spec.note else []), *result.meta.caveats], {}
+    changed = False
     if edition == "published" and spec.counts:
-        shown = joint.shown.get(spec.key) if joint is not None else None
-        if shown:
-            table, note = jointly(table, spec, result, partnership, shown)
-            record["protected"] = "jointly with the other tables of the same events"
-        else:
-            table, note = protect(table, spec, result, partnership)
-            record["protected"] = "on its own"
+        table, note, changed = published(table, spec, result, partnership, joint, record)
         caveats += note
     if spec.pivot is not None:
         index, columns, values = spec.pivot
         table = table.pivot(on=columns, index=index, values=values, maintain_order=True)
-    chart, note, level = figure(spec, result, edition, partnership, drawn, results)
+    chart, note, level = figure(spec, result, edition, partnership, drawn, results, changed)
     record |= level
     return ExhibitOut(spec, table, result, chart=chart, caveats=caveats + note,
                       disclosure=record)
+
+
+def published(table: pl.DataFrame, spec: Exhibit, result: Result, partnership: Partnership,
+              joint, record: dict) -> tuple[pl.DataFrame, list[str], bool]:
+    """The table protected for the published edition (jointly with the other exhibits of
+    the same events where `joint` covers it), its caveats, and whether protection hid or
+    rounded any count (a chart drawn from the Result would then show what the table
+    hides)."""
+    from svduty.assessment import disclosure
+
+    shown = joint.shown.get(spec.key) if joint is not None else None
+    if shown:
+        out, notes = jointly(table, spec, result, partnership, shown)
+        record["protected"] = "jointly with the other tables of the same events"
+    else:
+        out, notes = protect(table, spec, result, partnership)
+        record["protected"] = "on its own"
+    out, blanked = disclosure.blank_group_shares(out, spec.shares, spec.rates)
+    if blanked:
+        notes.append(f"{blanked} share(s) are not shown because a count of their group is "
+                     "hidden: they would give away the group's total, and so that count.")
+    return out, notes, protection_changed(table, out, spec.counts)
+
+
+def protection_changed(before: pl.DataFrame, after: pl.DataFrame,
+                       counts: tuple[str, ...]) -> bool:
+    """Whether disclosure control hid or rounded any count of the table."""
+    from svduty.assessment.disclosure import STAR
+
+    for count in (c for c in counts if c in before.columns and c in after.columns):
+        shown = after.get_column(count).cast(pl.String)
+        numbers = shown.cast(pl.Float64, strict=False)
+        if (shown == STAR).any() or (numbers != before.get_column(count).cast(pl.Float64)
+                                     ).fill_null(False).any():
+            return True
+    return False
 
 
 def jointly(table: pl.DataFrame, spec: Exhibit, result: Result, partnership: Partnership,
@@ -232,12 +263,13 @@ def jointly(table: pl.DataFrame, spec: Exhibit, result: Result, partnership: Par
 
 
 def figure(spec: Exhibit, result: Result, edition: str, partnership: Partnership,
-           drawn: dict | None = None, results: dict[str, Result] | None = None
-           ) -> tuple[object | None, list[str], dict]:
+           drawn: dict | None = None, results: dict[str, Result] | None = None,
+           protected: bool = False) -> tuple[object | None, list[str], dict]:
     """The exhibit's chart or map from its Result, the caveats it adds, and (for a rate
-    map) the level drawn and why. In the published edition a chart whose data hold a count
-    under the threshold is withheld, and a rate map is drawn at the smallest level of the
-    geography ladder that does not disclose (:func:`map_level`)."""
+    map) the level drawn and why. In the published edition a chart is withheld where its
+    data hold a count under the threshold or disclosure control hid or rounded a count of
+    its table (`protected`), and a rate map is drawn at the smallest level of the geography
+    ladder that does not disclose (:func:`map_level`)."""
     from svduty.assessment import charts, maps
 
     if spec.chart is None:
@@ -247,42 +279,52 @@ def figure(spec: Exhibit, result: Result, edition: str, partnership: Partnership
         return None, [], {}
     classes = result.name in ("places-hotspot-classes", "places-gi-star")  # no counts drawn
     small = (edition == "published" and not classes
-             and has_small_counts(result, spec, partnership))
+             and (protected or has_small_counts(result, spec, partnership)))
     if spec.chart == "map" and not classes:
-        return rate_map_at_level(spec, result, edition, partnership, drawn, results or {})
+        return rate_map_at_level(spec, result, edition, partnership, drawn, results or {},
+                                 protected)
     if spec.chart == "map":
         return shared(drawn, spec.key, lambda: draw(result, partnership.root)), [], {}
     if small:
         return None, ["The chart is withheld from the published edition because its data "
-                      "include counts under the threshold; the protected table is shown."], {}
+                      "include counts that disclosure control hides; the protected table is "
+                      "shown."], {}
     return shared(drawn, spec.key, lambda: draw(result)), [], {}
 
 
 def rate_map_at_level(spec: Exhibit, result: Result, edition: str, partnership: Partnership,
-                      drawn: dict | None, results: dict[str, Result]
+                      drawn: dict | None, results: dict[str, Result], protected: bool = False
                       ) -> tuple[object | None, list[str], dict]:
     """A rate map at its own level where that does not disclose (or in the restricted
-    edition), else at the smallest larger level that does not; withheld if none."""
+    edition), else at the smallest larger level that does not; withheld if none. Where
+    disclosure control hid or rounded a count of the exhibit's table (`protected`), the map
+    starts one level up: its areas' rates would give those counts away."""
     from svduty.assessment import maps
+    from svduty.assessment.levels import LADDER
 
     own = "LSOA" if "lsoa21_code" in result.table.columns else "ward"
     draw = maps.MAPS[result.name]
     if edition != "published":
         return shared(drawn, spec.key, lambda: draw(result, partnership.root)), [], {
             "map_level": own, "map_reason": "restricted edition: drawn at its own level"}
-    level = map_level(result, results, partnership, own)
+    names = [name for name, _, _ in LADDER]
+    start = names[names.index(own) + 1] if protected else own
+    why = (f"Not drawn by {own}: disclosure control hides counts of the table by {own}, "
+           "which the map's rates would give away. " if protected else "")
+    level = map_level(result, results, partnership, start)
     if level is None:
-        reason = (f"The map is withheld from the published edition: at every level from "
-                  f"{own} up some areas have counts under the threshold.")
+        reason = (f"{why}The map is withheld from the published edition: at every level from "
+                  f"{start} up some areas have counts under the threshold (or there is a "
+                  "single area).")
         return None, [reason], {"map_level": None, "map_reason": reason}
-    record = {"map_level": level.level, "map_reason": level.reason,
+    record = {"map_level": level.level, "map_reason": why + level.reason,
               "map_areas_suppressed": level.suppressed}
     if level.level == own and not level.suppressed:
         return shared(drawn, spec.key, lambda: draw(result, partnership.root)), [
             level.reason], record
     chart = shared(drawn, f"{spec.key}@{level.level}",
                    lambda: maps.level_map(level, partnership.root))
-    return chart, [level.reason], record
+    return chart, [why + level.reason], record
 
 
 def map_level(result: Result, results: dict[str, Result], partnership: Partnership,

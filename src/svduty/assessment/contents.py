@@ -59,6 +59,10 @@ class Exhibit:
     # rate column -> its count column(s): rates, shares, gaps, changes and their bounds,
     # anything from which a count could be worked out, are blanked where a count is hidden
     rates: dict[str, str | tuple[str, ...]] = field(default_factory=dict)
+    # share column -> the columns naming the group whose total (not shown) it divides by:
+    # where a count of a group is hidden, every share of the group is blanked, since the
+    # others would give away the total and so the hidden count
+    shares: dict[str, tuple[str, ...]] = field(default_factory=dict)
     where: pl.Expr | None = None
     sort: tuple[str, ...] = ()
     limit: int | None = None
@@ -209,10 +213,12 @@ SECTIONS: tuple[Section, ...] = (
                       "rate_per_1000_year"), counts=("people", "involvements"),
                      rates={"rate_per_1000_year": "involvements",
                             "share_of_role": "involvements"},
+                     shares={"share_of_role": ("role",)},
                      where=pl.col("sex") == "all", chart="chart"),
              Exhibit("people-repeat", "people-repeat", "Repeat victims and suspects",
                      ("role", "involvements_per_person", "people", "share_of_people"),
-                     counts=("people",), rates={"share_of_people": "people"}),
+                     counts=("people",), rates={"share_of_people": "people"},
+                     shares={"share_of_people": ("role",)}),
              Exhibit("people-cohort", "people-cohort",
                      "Pupils suspended or excluded who later appear elsewhere",
                      ("cohort", "outcome", "pupils", "later_appeared", "share", "median_days"),
@@ -247,7 +253,8 @@ SECTIONS: tuple[Section, ...] = (
                      chart="chart"),
              Exhibit("health-ed-method", "health-ed-method", "ED assaults by method",
                      ("dimension", "category", "attendances", "share"),
-                     counts=("attendances",), rates={"share": "attendances"}, chart="chart"),
+                     counts=("attendances",), rates={"share": "attendances"},
+                     shares={"share": ("dimension",)}, chart="chart"),
              Exhibit("health-admissions", "health-admissions", "Hospital admissions for assault",
                      ("period", "icd10", "age_band", "admissions_known", "suppressed_cells"),
                      counts=("admissions_known",)))),

@@ -1,0 +1,120 @@
+"""What else a published exhibit could give away once its counts are protected: the shares of
+a group whose total is not shown, and a chart or map drawn from the unprotected Result."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import polars as pl
+import pytest
+
+from svduty.assessment.build import exhibit
+from svduty.assessment.contents import SECTIONS
+from svduty.assessment.disclosure import STAR, blank_group_shares, protect_exhibit
+from svduty.partnership import Partnership
+
+EXHIBITS = {x.key: x for s in SECTIONS for x in s.exhibits}
+
+
+def repeat_people() -> pl.DataFrame:
+    """People by times involved: 3 suspects involved 5+ times, shares of each role's total."""
+    rows = [("suspect", "1", 6120), ("suspect", "2", 797), ("suspect", "3", 95),
+            ("suspect", "4", 16), ("suspect", "5+", 3), ("victim", "1", 6695),
+            ("victim", "2", 1537), ("victim", "5+", 26)]
+    table = pl.DataFrame(rows, schema=["role", "involvements_per_person", "people"],
+                         orient="row")
+    return table.with_columns(share_of_people=pl.col("people") / pl.col("people").sum()
+                              .over("role"))
+
+
+def totals(shown: pl.DataFrame, role: str) -> set[int]:
+    """The attacker's reading of a role's total from each shown share and its count, as
+    tables/*.csv publish them: total = people / share."""
+    rows = shown.filter((pl.col("role") == role) & pl.col("share_of_people").is_not_null()
+                        & (pl.col("people") != STAR))
+    return {round(int(people) / share) for people, share
+            in rows.select("people", "share_of_people").iter_rows()}
+
+
+def test_shares_of_a_group_with_a_hidden_count_would_give_it_away_and_are_blanked():
+    spec = EXHIBITS["people-repeat"]
+    protected, _ = protect_exhibit(repeat_people(), spec.counts, spec.rates, None)
+    assert protected.filter(pl.col("people") == STAR)["involvements_per_person"].to_list() \
+        == ["5+"]
+    shown = protected.filter((pl.col("people") != STAR) & (pl.col("role") == "suspect"))
+    (total,) = totals(protected, "suspect")  # the attack on the table with its row blanked
+    assert total - sum(int(v) for v in shown["people"]) == 3  # the hidden count, exactly
+    blanked, n = blank_group_shares(protected, spec.shares, spec.rates)
+    assert n == 4  # the four suspect rows still showing a share
+    suspects = blanked.filter(pl.col("role") == "suspect")
+    assert suspects["share_of_people"].is_null().all()
+    assert totals(blanked, "suspect") == set()  # nothing left to work the total out from
+    victims = blanked.filter(pl.col("role") == "victim")
+    assert victims["share_of_people"].to_list() == \
+        repeat_people().filter(pl.col("role") == "victim")["share_of_people"].to_list()
+
+
+def test_every_exhibit_of_group_shares_names_their_group_and_count():
+    declared = [x for x in EXHIBITS.values() if x.shares]
+    assert {x.key for x in declared} >= {"people-repeat", "people-profile", "health-ed-method"}
+    for x in declared:
+        for share, group in x.shares.items():
+            assert share in x.columns and set(group) <= set(x.columns), x.key
+            assert share in x.rates, x.key  # the count it is worked out from
+
+
+@pytest.fixture(scope="module")
+def demo(demo_results, demo_partnership):
+    return demo_results, Partnership(demo_partnership)
+
+
+def test_no_published_share_sits_in_a_group_with_a_hidden_count(demo):
+    """On the demo with counts under 40 hidden, every exhibit of group shares: a group
+    with a hidden count shows no share (they are published to full precision)."""
+    from svduty.assessment.disclosure import bases
+
+    results, partnership = demo
+    partnership = Partnership(partnership.root)  # a copy of the config to change
+    partnership.config.disclosure.suppress_below = 40
+    groups = 0
+    for x in (x for x in EXHIBITS.values() if x.shares):
+        table = exhibit(results, x, "published", partnership).table
+        for share, group in x.shares.items():
+            hidden = pl.any_horizontal(pl.col(c) == STAR for c in bases(x.rates[share]))
+            for key, rows in table.group_by(list(group)):
+                if rows.select(hidden.any()).item():
+                    groups += 1
+                    assert rows[share].is_null().all(), (x.key, key)
+    assert groups >= 2  # suspects by times involved, ED attendances by a dimension
+
+
+def joint_hiding(key: str, count: str, row: int) -> SimpleNamespace:
+    """A joint protection that hides one (large) count of one exhibit, as complementary
+    suppression for a small count in another table of the same events does."""
+    return SimpleNamespace(shown={key: {count: {row: STAR}}})
+
+
+def test_a_chart_is_withheld_where_protection_hides_a_count_that_is_not_small(demo):
+    results, partnership = demo
+    spec = EXHIBITS["times-month-of-year"]
+    assert results[spec.result].table["count"].min() >= 8  # no small count to withhold for
+    alone = exhibit(results, spec, "published", partnership)
+    assert alone.chart is not None
+    hidden = exhibit(results, spec, "published", partnership,
+                     joint=joint_hiding(spec.key, "count", 0))
+    assert hidden.table["count"][0] == STAR
+    assert hidden.chart is None  # drawn from the Result, it would show the hidden count
+    assert any("chart is withheld" in c for c in hidden.caveats)
+    assert exhibit(results, spec, "restricted", partnership).chart is not None
+
+
+def test_a_rate_map_moves_up_the_ladder_where_its_table_hides_a_count(demo):
+    results, partnership = demo
+    spec = EXHIBITS["places-ward-rates"]
+    alone = exhibit(results, spec, "published", partnership)
+    assert alone.disclosure["map_level"] == "ward" and alone.chart is not None
+    hidden = exhibit(results, spec, "published", partnership,
+                     joint=joint_hiding(spec.key, "events", 2))
+    assert hidden.table["events"][2] == STAR
+    assert hidden.disclosure["map_level"] != "ward"  # its rates would give the count away
+    assert hidden.disclosure["map_reason"].startswith("Not drawn by ward")
