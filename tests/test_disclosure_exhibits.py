@@ -118,3 +118,35 @@ def test_a_rate_map_moves_up_the_ladder_where_its_table_hides_a_count(demo):
     assert hidden.table["events"][2] == STAR
     assert hidden.disclosure["map_level"] != "ward"  # its rates would give the count away
     assert hidden.disclosure["map_reason"].startswith("Not drawn by ward")
+
+
+def test_a_finding_quoting_a_count_its_table_hides_is_left_out(demo, monkeypatch):
+    """Findings are written from the Results: one quoting a count that joint protection hides
+    in the published table would give it away, so it is left out of that edition."""
+    from svduty.analysis.run import Run
+    from svduty.analysis.scope import resolve_scope
+    from svduty.assessment import build, narrative
+
+    results, partnership = demo
+    monkeypatch.setattr(narrative, "write_templates", lambda *a: None)  # a shared folder
+    with partnership.warehouse(read_only=True) as wh:
+        run = Run(resolve_scope(partnership, wh), list(results.values()))
+
+    def findings(edition) -> dict[str, dict]:
+        return {f.key: f.figures for s in edition.sections for f in s.findings}
+
+    before = build.prepare(partnership, run, results, "published")
+    spec = EXHIBITS["trend-change"]
+    table = next(x.table for s in before.sections for x in s.exhibits if x.spec is spec)
+    quoted = {k: f for k, f in findings(before).items() if f.get("count_after", 0) >= 8
+              and str(f["count_after"]) in table["count_after"].to_list()}
+    key, figures = next(iter(quoted.items()))
+    row = table["count_after"].to_list().index(str(figures["count_after"]))
+    monkeypatch.setattr(build, "together", lambda *a: joint_hiding(spec.key, "count_after", row))
+    after = build.prepare(partnership, run, results, "published")
+    shown = next(x.table for s in after.sections for x in s.exhibits if x.spec is spec)
+    assert shown["count_after"][row] == STAR
+    assert key not in findings(after)  # it quotes the hidden count
+    assert set(findings(after)) < set(findings(before))
+    restricted = build.prepare(partnership, run, results, "restricted")
+    assert key in findings(restricted)

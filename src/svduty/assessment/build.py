@@ -68,6 +68,7 @@ class ExhibitOut:
     chart: object | None = None  # an Altair chart, drawn from `table`
     caveats: list[str] = field(default_factory=list)
     disclosure: dict = field(default_factory=dict)  # how it was protected (for the manifest)
+    hidden: frozenset[int] = frozenset()  # counts protection hid or rounded: never written
 
 
 @dataclass
@@ -141,20 +142,22 @@ def prepare(partnership: Partnership, run, results: dict[str, Result], name: str
     overrides = narrative.load_overrides(partnership.root)
     joint = together(results, partnership) if name == "published" else None
     sections, generated = [], {}
+    exhibits = {spec.key: [exhibit(results, x, name, partnership, drawn, joint)
+                           for x in spec.exhibits] for spec in SECTIONS}
+    hidden = hidden_counts(exhibits)
     for number, spec in enumerate(SECTIONS, start=1):
         findings = (recommendations(section_findings(results, "all"))
                     if spec.key == "recommendations" else section_findings(results, spec.key))
         if name == "published":
-            findings = [f for f in findings if publishable(f, limits)]
+            findings = [f for f in findings
+                        if publishable(f, limits, hidden.get(f.result, frozenset()))]
         generated |= {f"{spec.key}.intro": spec.intro,
                       **{f"finding:{f.key}": f.text for f in findings}}
         intro, _ = narrative.apply(f"{spec.key}.intro", spec.intro, overrides)
         findings = [f.__class__(**{**f.__dict__, "text": narrative.apply(
             f"finding:{f.key}", f.text, overrides)[0]}) for f in findings]
-        exhibits = [exhibit(results, x, name, partnership, drawn, joint)
-                    for x in spec.exhibits]
         sections.append(SectionOut(spec, number, [p for p in intro.split("\n\n") if p],
-                                   findings, exhibits))
+                                   findings, exhibits[spec.key]))
     narrative.write_templates(partnership.root, generated)  # for analysts to copy and edit
     context = {"scope": run.scope.describe(),
                "definition_version": run.scope.definition_version,
@@ -163,13 +166,25 @@ def prepare(partnership: Partnership, run, results: dict[str, Result], name: str
     return Edition(name, marking, label, notice, sections, context)
 
 
-def publishable(finding, limits) -> bool:
-    """A finding quoting a count under the suppression threshold is left out of the
-    published edition (person-level cohort figures appear only where they pass)."""
-    counts = [v for k, v in getattr(finding, "figures", {}).items()
-              if isinstance(v, int) and not isinstance(v, bool) and k.endswith(
-                  ("count", "people", "pupils", "appeared", "before", "after", "n"))]
-    return all(v == 0 or v >= limits.suppress_below for v in counts)
+def publishable(finding, limits, hidden: frozenset[int] = frozenset()) -> bool:
+    """A finding quoting a count under the suppression threshold, or any count that a
+    published table of its Result hides or rounds (`hidden`), is left out of the published
+    edition (person-level cohort figures appear only where they pass)."""
+    quoted = {k: v for k, v in getattr(finding, "figures", {}).items()
+              if isinstance(v, int) and not isinstance(v, bool)}
+    counts = [v for k, v in quoted.items() if k.endswith(
+        ("count", "people", "pupils", "appeared", "before", "after", "n"))]
+    return (all(v == 0 or v >= limits.suppress_below for v in counts)
+            and not hidden & set(quoted.values()))
+
+
+def hidden_counts(exhibits: dict[str, list[ExhibitOut]]) -> dict[str, frozenset[int]]:
+    """Result name -> every count its exhibits hide or round (none in the restricted
+    edition)."""
+    hidden: dict[str, frozenset[int]] = {}
+    for x in (x for out in exhibits.values() for x in out if x.hidden):
+        hidden[x.spec.result] = hidden.get(x.spec.result, frozenset()) | x.hidden
+    return hidden
 
 
 def together(results: dict[str, Result], partnership: Partnership):
@@ -189,25 +204,25 @@ def exhibit(results: dict[str, Result], spec: Exhibit, edition: str,
     table = spec.rows(result.table)
     table = table.select([c for c in spec.columns if c in table.columns])
     caveats, record = [*([spec.note] if spec.note else []), *result.meta.caveats], {}
-    changed = False
+    hidden: frozenset[int] = frozenset()
     if edition == "published" and spec.counts:
-        table, note, changed = published(table, spec, result, partnership, joint, record)
+        table, note, hidden = published(table, spec, result, partnership, joint, record)
         caveats += note
     if spec.pivot is not None:
         index, columns, values = spec.pivot
         table = table.pivot(on=columns, index=index, values=values, maintain_order=True)
-    chart, note, level = figure(spec, result, edition, partnership, drawn, results, changed)
+    chart, note, level = figure(spec, result, edition, partnership, drawn, results,
+                                bool(hidden))
     record |= level
     return ExhibitOut(spec, table, result, chart=chart, caveats=caveats + note,
-                      disclosure=record)
+                      disclosure=record, hidden=hidden)
 
 
 def published(table: pl.DataFrame, spec: Exhibit, result: Result, partnership: Partnership,
-              joint, record: dict) -> tuple[pl.DataFrame, list[str], bool]:
+              joint, record: dict) -> tuple[pl.DataFrame, list[str], frozenset[int]]:
     """The table protected for the published edition (jointly with the other exhibits of
-    the same events where `joint` covers it), its caveats, and whether protection hid or
-    rounded any count (a chart drawn from the Result would then show what the table
-    hides)."""
+    the same events where `joint` covers it), its caveats, and the counts protection hid
+    or rounded (a chart drawn from the Result, or a finding, must not show them)."""
     from svduty.assessment import disclosure
 
     shown = joint.shown.get(spec.key) if joint is not None else None
@@ -221,21 +236,19 @@ def published(table: pl.DataFrame, spec: Exhibit, result: Result, partnership: P
     if blanked:
         notes.append(f"{blanked} share(s) are not shown because a count of their group is "
                      "hidden: they would give away the group's total, and so that count.")
-    return out, notes, protection_changed(table, out, spec.counts)
+    return out, notes, changed_counts(table, out, spec.counts)
 
 
-def protection_changed(before: pl.DataFrame, after: pl.DataFrame,
-                       counts: tuple[str, ...]) -> bool:
-    """Whether disclosure control hid or rounded any count of the table."""
-    from svduty.assessment.disclosure import STAR
-
+def changed_counts(before: pl.DataFrame, after: pl.DataFrame,
+                   counts: tuple[str, ...]) -> frozenset[int]:
+    """The counts of `before` that disclosure control hid or rounded in `after`."""
+    changed: set[int] = set()
     for count in (c for c in counts if c in before.columns and c in after.columns):
-        shown = after.get_column(count).cast(pl.String)
-        numbers = shown.cast(pl.Float64, strict=False)
-        if (shown == STAR).any() or (numbers != before.get_column(count).cast(pl.Float64)
-                                     ).fill_null(False).any():
-            return True
-    return False
+        was = before.get_column(count).cast(pl.Float64)
+        shown = after.get_column(count).cast(pl.String).cast(pl.Float64, strict=False)
+        differs = (shown.is_null() & was.is_not_null()) | (shown != was).fill_null(False)
+        changed |= {int(v) for v in was.filter(differs).to_list()}
+    return frozenset(changed)
 
 
 def jointly(table: pl.DataFrame, spec: Exhibit, result: Result, partnership: Partnership,
