@@ -12,6 +12,7 @@ from docx.oxml.ns import qn
 
 from svduty.assessment import render, workers
 from svduty.assessment.cache import DiskCache
+from svduty.assessment.contents import Exhibit
 from svduty.assessment.findings import Finding
 
 
@@ -85,7 +86,8 @@ def test_word_puts_long_tables_in_full_in_an_appendix(tmp_path):
     short = pl.DataFrame({"ward_name": ["A", "B"], "events": [10, 20]})
     long = pl.DataFrame({"lsoa21_code": [f"E01{i:06d}" for i in range(render.DOCX_ROWS + 40)],
                          "events": list(range(render.DOCX_ROWS + 40))})
-    exhibits = [SimpleNamespace(spec=SimpleNamespace(key=key, result=key, title=title),
+    exhibits = [SimpleNamespace(spec=Exhibit(key, key, title, tuple(table.columns),
+                                             counts=("events",)),
                                 table=table, chart=None, caveats=[])
                 for key, title, table in (("short", "Short table", short),
                                           ("long", "Long table", long))]

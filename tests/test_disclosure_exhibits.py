@@ -54,6 +54,28 @@ def test_shares_of_a_group_with_a_hidden_count_would_give_it_away_and_are_blanke
         repeat_people().filter(pl.col("role") == "victim")["share_of_people"].to_list()
 
 
+def test_a_hidden_month_blanks_every_seasonal_index():
+    """Each month's seasonal index is its count over the mean month: any shown index gives
+    the mean, so the total, so a hidden month; the whole table's indices go."""
+    spec = EXHIBITS["times-month-of-year"]
+    counts = [120, 95, 110, 130, 125, 90, 140, 150, 100, 105, 115, 5]
+    table = pl.DataFrame({"month_name": [f"m{i}" for i in range(12)], "count": counts})
+    mean = sum(counts) / 12
+    table = table.with_columns(seasonal_index=pl.col("count") / mean,
+                               index_lower=pl.col("count") * 0.9 / mean,
+                               index_upper=pl.col("count") * 1.1 / mean)
+    protected, _ = protect_exhibit(table, spec.counts, spec.rates, None)
+    assert protected["count"][11] == STAR and protected["seasonal_index"][11] is None
+    first = protected.row(0, named=True)  # the attack on the row-blanked table
+    total = round(12 * int(first["count"]) / first["seasonal_index"])
+    assert total - sum(int(c) for c in protected["count"][:11]) == 5
+    blanked, n = blank_group_shares(protected, spec.shares, spec.rates)
+    assert n == 3 * 11
+    assert blanked.select(pl.col("seasonal_index", "index_lower", "index_upper")
+                          .is_null().all()).row(0) == (True, True, True)
+    assert blanked["count"].to_list() == protected["count"].to_list()
+
+
 def test_every_exhibit_of_group_shares_names_their_group_and_count():
     declared = [x for x in EXHIBITS.values() if x.shares]
     assert {x.key for x in declared} >= {"people-repeat", "people-profile", "health-ed-method"}
@@ -150,3 +172,23 @@ def test_a_finding_quoting_a_count_its_table_hides_is_left_out(demo, monkeypatch
     assert set(findings(after)) < set(findings(before))
     restricted = build.prepare(partnership, run, results, "restricted")
     assert key in findings(restricted)
+
+
+# Numeric columns of count exhibits that are not worked out from their counts: Census
+# residents, the hot spot periods, the hour of day, cells the source itself suppressed.
+NOT_FROM_COUNTS = {"residents", "periods_hot", "periods", "hour", "suppressed_cells"}
+
+
+def test_every_figure_worked_out_from_a_count_is_declared_with_it(demo):
+    """Rates, shares, ratios, intervals, p-values and medians are blanked with the counts
+    they come from only if declared (`Exhibit.rates`): every numeric column of a published
+    count exhibit is a count, a declared figure of counts, or known not to come from them."""
+    results, _ = demo
+    checked = 0
+    for x in (x for x in EXHIBITS.values() if x.counts and x.result in results):
+        table = x.rows(results[x.result].table)
+        for column in (c for c in x.columns if c in table.columns):
+            if table.schema[column].is_numeric() and column not in x.counts:
+                assert column in x.rates or column in NOT_FROM_COUNTS, (x.key, column)
+                checked += 1
+    assert checked >= 30

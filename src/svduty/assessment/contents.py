@@ -117,8 +117,8 @@ SECTIONS: tuple[Section, ...] = (
                      ("area_name", "sv_category", "count_before", "count_after",
                       "percent_change", "ratio_lower", "ratio_upper", "p_value"),
                      counts=("count_before", "count_after"),
-                     rates=dict.fromkeys(("percent_change", "ratio_lower", "ratio_upper"),
-                                         ("count_before", "count_after")),
+                     rates=dict.fromkeys(("percent_change", "ratio_lower", "ratio_upper",
+                                          "p_value"), ("count_before", "count_after")),
                      where=pl.col("level") == "csp", chart="chart",
                      total=(("area_name", "sv_category"), "All serious violence"),
                      tabulates=CHANGE),
@@ -136,7 +136,8 @@ SECTIONS: tuple[Section, ...] = (
              Exhibit("trend-harm", "trend-harm", "Harm-weighted serious violence",
                      ("window", "sv_category", "count", "harm_weight_total",
                       "events_without_weight"),
-                     counts=("count",), tabulates=(Tabulation(
+                     counts=("count", "events_without_weight"),
+                     rates={"harm_weight_total": "count"}, tabulates=(Tabulation(
                          SV, "count", {"window": "month", "sv_category": "category"},
                          totals={"month": WHOLE, "category": "All serious violence"}),)),
              Exhibit("trend-outlook", "trend-outlook", "Outlook for the next 12 months",
@@ -150,8 +151,9 @@ SECTIONS: tuple[Section, ...] = (
                      ("measure", "age_group", "count", "rate_per_100k", "rate_lower",
                       "rate_upper", "change_ratio", "p_value"),
                      where=pl.col("period") == "latest 12 months",
-                     counts=("count",), rates={"rate_per_100k": "count",
-                                               "rate_lower": "count", "rate_upper": "count"}),)),
+                     counts=("count",), rates=dict.fromkeys(
+                         ("rate_per_100k", "rate_lower", "rate_upper", "change_ratio",
+                          "p_value"), "count")),)),
     Section("places", "Places",
             "Where serious violence happens: rates by area, hot spots and how they change, "
             "and how concentrated it is.",
@@ -175,7 +177,12 @@ SECTIONS: tuple[Section, ...] = (
             "night-time economy hours.",
             (Exhibit("times-month-of-year", "times-month-of-year", "By month of the year",
                      ("month_name", "count", "seasonal_index", "index_lower", "index_upper"),
-                     counts=("count",), chart="chart", tabulates=(Tabulation(
+                     counts=("count",),
+                     rates=dict.fromkeys(("seasonal_index", "index_lower", "index_upper"),
+                                         "count"),
+                     shares=dict.fromkeys(("seasonal_index", "index_lower", "index_upper"),
+                                          ()),  # of the mean of every month
+                     chart="chart", tabulates=(Tabulation(
                          SV, "count", {"month_name": "month"}, complete=("month",)),)),
              Exhibit("times-hour-weekday", "times-hour-weekday", "By hour and day",
                      ("weekday_name", "hour", "count"), counts=("count",),
@@ -201,6 +208,8 @@ SECTIONS: tuple[Section, ...] = (
              Exhibit("times-school-term", "times-school-term", "School term and holidays",
                      ("group", "days", "term_count", "holiday_count", "rate_ratio", "lower",
                       "upper", "p_value"), counts=("term_count", "holiday_count"),
+                     rates=dict.fromkeys(("rate_ratio", "lower", "upper", "p_value"),
+                                         ("term_count", "holiday_count")),
                      tabulates=tuple(Tabulation(
                          SV, f"{term}_count", fixed={"term": term}, where=(
                              pl.col("group") == "all serious violence")
@@ -222,7 +231,9 @@ SECTIONS: tuple[Section, ...] = (
              Exhibit("people-cohort", "people-cohort",
                      "Pupils suspended or excluded who later appear elsewhere",
                      ("cohort", "outcome", "pupils", "later_appeared", "share", "median_days"),
-                     counts=("pupils", "later_appeared"), rates={"share": "later_appeared"}))),
+                     counts=("pupils", "later_appeared"),  # a median of a few people's days
+                     rates={"share": ("pupils", "later_appeared"),  # is theirs, near enough
+                            "median_days": "later_appeared"}))),
     Section("domestic", "Domestic abuse and sexual violence",
             "Serious violence the force flagged as domestic abuse, and rape and sexual "
             "offences within the local definition.",
@@ -230,8 +241,8 @@ SECTIONS: tuple[Section, ...] = (
                      "Domestic abuse and sexual violence",
                      ("measure", "window", "count", "of", "share", "share_lower",
                       "share_upper", "change_ratio", "p_value"), counts=("count", "of"),
-                     rates={"share": ("count", "of"), "share_lower": ("count", "of"),
-                            "share_upper": ("count", "of")}),)),
+                     rates=dict.fromkeys(("share", "share_lower", "share_upper",
+                                          "change_ratio", "p_value"), ("count", "of"))),)),
     Section("weapons", "Weapons",
             "Knives, firearms and other weapons in serious violence.",
             (Exhibit("weapons-categories", "trend-change", "Weapon categories, latest 12 "
@@ -272,8 +283,9 @@ SECTIONS: tuple[Section, ...] = (
             (Exhibit("comparison-force", "comparison-force", "Rates compared with the force",
                      ("level", "name", "count", "rate_per_1000", "rate_lower", "rate_upper",
                       "ratio_to_force", "p_value"),
-                     counts=("count",), rates={"rate_per_1000": "count",
-                                               "rate_lower": "count", "rate_upper": "count"},
+                     counts=("count",), rates=dict.fromkeys(
+                         ("rate_per_1000", "rate_lower", "rate_upper", "ratio_to_force",
+                          "p_value"), "count"),
                      where=pl.col("category") == "All serious violence",
                      chart="chart"),)),
     Section("quality", "Data quality, gaps and limitations",

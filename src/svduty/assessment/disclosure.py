@@ -643,16 +643,17 @@ def blank_rates(out: pl.DataFrame, rates: Mapping[str, str | Sequence[str]]) -> 
 
 def blank_group_shares(out: pl.DataFrame, shares: Mapping[str, Sequence[str]],
                        rates: Mapping[str, str | Sequence[str]]) -> tuple[pl.DataFrame, int]:
-    """Blank every share of a group (share column -> the columns naming its group) in which
-    a count the share is worked out from is shown as *: the other shares of the group would
-    give its total to within a few, and the total less the shown counts is the hidden one.
-    Returns the table and how many shares were blanked."""
+    """Blank every share of a group (share column -> the columns naming its group; none:
+    the whole table) in which a count the share is worked out from is shown as *: the
+    group's other shares give its total, and the total less the shown counts is the hidden
+    one. Returns the table and how many shares were blanked."""
     blanked = 0
     for share, group in shares.items():
         hidden = [pl.col(c) == STAR for c in bases(rates.get(share, ())) if c in out.columns]
         if share not in out.columns or not hidden:
             continue
-        mask = pl.any_horizontal(hidden).fill_null(False).any().over(list(group))
+        mask = pl.any_horizontal(hidden).fill_null(False).any()
+        mask = mask.over(list(group)) if group else mask
         blanked += out.select((mask & pl.col(share).is_not_null()).sum()).item()
         out = out.with_columns(pl.when(mask).then(None).otherwise(pl.col(share)).alias(share))
     return out, blanked
