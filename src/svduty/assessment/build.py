@@ -291,14 +291,14 @@ def figure(spec: Exhibit, result: Result, edition: str, partnership: Partnership
     if draw is None:
         return None, [], {}
     classes = result.name in ("places-hotspot-classes", "places-gi-star")  # no counts drawn
-    small = (edition == "published" and not classes
-             and (protected or has_small_counts(result, spec, partnership)))
+    withheld = (edition == "published" and not classes
+                and (protected or has_small_counts(result, spec, partnership)))
     if spec.chart == "map" and not classes:
         return rate_map_at_level(spec, result, edition, partnership, drawn, results or {},
                                  protected)
     if spec.chart == "map":
         return shared(drawn, spec.key, lambda: draw(result, partnership.root)), [], {}
-    if small:
+    if withheld:
         return None, ["The chart is withheld from the published edition because its data "
                       "include counts that disclosure control hides; the protected table is "
                       "shown."], {}
