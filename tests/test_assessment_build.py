@@ -275,3 +275,19 @@ def test_the_definition_appendix_lists_every_rule_with_its_rationale(built):
         assert f'id="rule-{rule.id}"' in html and escape(rule.rationale.community_impact) in html
     words = "\n".join(p.text for p in Document(str(out / "published" / "sna.docx")).paragraphs)
     assert all(r.rationale.community_impact in words for r in rules)
+
+
+def test_a_table_with_no_count_at_all_is_no_data_with_its_notes(plymouth_results,
+                                                                  devon_police_uk):
+    """From police.uk alone none of the Home Office core measures can be counted: the
+    section says so in words instead of a grid of blanks."""
+    from svduty.assessment.build import exhibit
+
+    spec = next(x for s in SECTIONS for x in s.exhibits if x.key == "measures-core")
+    result = plymouth_results[spec.result]
+    assert spec.rows(result.table)["count"].is_null().all()  # every measure unavailable
+    for edition in ("restricted", "published"):
+        out = exhibit(plymouth_results, spec, edition, Partnership(devon_police_uk))
+        assert out.table.is_empty() and out.chart is None
+        assert any("unavailable" in c for c in out.caveats)
+

@@ -91,6 +91,10 @@ def test_word_puts_long_tables_in_full_in_an_appendix(tmp_path):
                                 table=table, chart=None, caveats=[])
                 for key, title, table in (("short", "Short table", short),
                                           ("long", "Long table", long))]
+    exhibits.append(SimpleNamespace(spec=Exhibit("none", "none", "No table", ("events",),
+                                                 counts=("events",)),
+                                    table=pl.DataFrame(), chart=None,
+                                    caveats=["Why there is nothing to show."]))
     section = SimpleNamespace(number=3, spec=SimpleNamespace(title="Places"), paragraphs=[],
                               exhibits=exhibits, findings=[Finding(
                                   "k", "places", "A finding.", "long", source="Long result")])
@@ -109,6 +113,8 @@ def test_word_puts_long_tables_in_full_in_an_appendix(tmp_path):
     assert "A finding. (Source: Long table, section 3.)" in texts
     note = next(t for t in texts if t.startswith("The full table"))
     assert f"({render.DOCX_ROWS + 40} rows)" in note and "tables/long.csv" in note
+    empty = texts.index("No data for this scope.")
+    assert texts[empty + 1] == "Note: Why there is nothing to show."  # kept with no table
     assert texts.index("Appendix: long tables") > texts.index("Appendix: the local definition")
 
 

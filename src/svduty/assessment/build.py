@@ -204,6 +204,8 @@ def exhibit(results: dict[str, Result], spec: Exhibit, edition: str,
     table = spec.rows(result.table)
     table = table.select([c for c in spec.columns if c in table.columns])
     caveats, record = [*([spec.note] if spec.note else []), *result.meta.caveats], {}
+    if nothing_counted(table, spec):  # e.g. measures police.uk cannot give: the notes say why
+        return ExhibitOut(spec, table.clear(), result, caveats=caveats)
     hidden: frozenset[int] = frozenset()
     if edition == "published" and spec.counts:
         table, note, hidden = published(table, spec, result, partnership, joint, record)
@@ -216,6 +218,13 @@ def exhibit(results: dict[str, Result], spec: Exhibit, edition: str,
     record |= level
     return ExhibitOut(spec, table, result, chart=chart, caveats=caveats + note,
                       disclosure=record, hidden=hidden)
+
+
+def nothing_counted(table: pl.DataFrame, spec: Exhibit) -> bool:
+    """Whether every count of the table is missing (a grid of blanks tells readers
+    nothing)."""
+    counts = [c for c in spec.counts if c in table.columns]
+    return bool(counts) and all(table.get_column(c).is_null().all() for c in counts)
 
 
 def published(table: pl.DataFrame, spec: Exhibit, result: Result, partnership: Partnership,

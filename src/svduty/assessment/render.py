@@ -277,8 +277,7 @@ def docx(edition: Edition, context: dict, path: Path,
                 doc.inline_shapes[-1]._inline.docPr.set("descr", alt)
             if x.table.is_empty():
                 doc.add_paragraph("No data for this scope.")
-                continue
-            if x.table.height > DOCX_ROWS:
+            elif x.table.height > DOCX_ROWS:
                 long.append(x)
                 doc.add_paragraph(f"The full table ({x.table.height:,} rows) is in the "
                                   "appendix \"Long tables\" at the end of this document, and "
