@@ -268,7 +268,8 @@ def analyse(data: Data) -> list[Result]:
         rows = unavailable_rows(wins)
         caveats.append("Knife-enabled serious violence and homicide are unavailable: the "
                        "police source is data.police.uk, which has no weapon flag, offence "
-                       "codes or victim ages. Their rows are present with null counts.")
+                       "codes or victim ages; load the force's recorded-crime extract "
+                       "(police-recorded) to count them.")
         codes: list[str] = homicide_codes(data)
     else:
         cov = coverage(data, POLICE)
