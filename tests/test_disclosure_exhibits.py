@@ -76,6 +76,25 @@ def test_a_hidden_month_blanks_every_seasonal_index():
     assert blanked["count"].to_list() == protected["count"].to_list()
 
 
+@pytest.mark.parametrize(("key", "group", "when"), [
+    ("measures-core", {"measure": "homicide", "age_group": "all ages"}, "period"),
+    ("domestic-sexual-violence", {"measure": "rape", "of": 900}, "window")])
+def test_a_change_never_gives_away_the_hidden_count_it_compares_with(key, group, when):
+    """A change ratio is the latest count over the previous one, so beside a shown latest
+    count it gives a hidden previous count: the change goes with either count."""
+    spec = EXHIBITS[key]
+    rows = [{**group, when: "previous 12 months", "count": 3},
+            {**group, when: "latest 12 months", "count": 12, "change_ratio": 4.0,
+             "p_value": 0.03}]
+    table = pl.DataFrame(rows)
+    protected, _ = protect_exhibit(table, spec.counts, spec.rates, None)
+    latest = protected.row(1, named=True)
+    assert protected["count"].to_list() == [STAR, "12"] and latest["change_ratio"] == 4.0
+    assert int(latest["count"]) / latest["change_ratio"] == 3  # the hidden count, exactly
+    blanked, _ = blank_group_shares(protected, spec.shares, spec.rates)
+    assert blanked["change_ratio"].is_null().all() and blanked["p_value"].is_null().all()
+
+
 def test_every_exhibit_of_group_shares_names_their_group_and_count():
     declared = [x for x in EXHIBITS.values() if x.shares]
     assert {x.key for x in declared} >= {"people-repeat", "people-profile", "health-ed-method"}

@@ -148,12 +148,15 @@ SECTIONS: tuple[Section, ...] = (
             "The measures the Home Office asks every partnership to track.",
             (Exhibit("measures-core", "measures-core",
                      "Core measures in the latest 12 months, with change on the 12 before",
-                     ("measure", "age_group", "count", "rate_per_100k", "rate_lower",
-                      "rate_upper", "change_ratio", "p_value"),
-                     where=pl.col("period") == "latest 12 months",
+                     ("measure", "age_group", "period", "count", "rate_per_100k",
+                      "rate_lower", "rate_upper", "change_ratio", "p_value"),
+                     where=pl.col("period").is_in(["latest 12 months", "previous 12 months"]),
                      counts=("count",), rates=dict.fromkeys(
                          ("rate_per_100k", "rate_lower", "rate_upper", "change_ratio",
-                          "p_value"), "count")),)),
+                          "p_value"), "count"),
+                     # a change compares the two periods' counts: both shown and protected
+                     shares=dict.fromkeys(("change_ratio", "p_value"),
+                                          ("measure", "age_group"))),)),
     Section("places", "Places",
             "Where serious violence happens: rates by area, hot spots and how they change, "
             "and how concentrated it is.",
@@ -242,7 +245,9 @@ SECTIONS: tuple[Section, ...] = (
                      ("measure", "window", "count", "of", "share", "share_lower",
                       "share_upper", "change_ratio", "p_value"), counts=("count", "of"),
                      rates=dict.fromkeys(("share", "share_lower", "share_upper",
-                                          "change_ratio", "p_value"), ("count", "of"))),)),
+                                          "change_ratio", "p_value"), ("count", "of")),
+                     # a change is the latest window's count over the previous one's
+                     shares=dict.fromkeys(("change_ratio", "p_value"), ("measure",))),)),
     Section("weapons", "Weapons",
             "Knives, firearms and other weapons in serious violence.",
             (Exhibit("weapons-categories", "trend-change", "Weapon categories, latest 12 "
