@@ -59,9 +59,10 @@ class Exhibit:
     # rate column -> its count column(s): rates, shares, gaps, changes and their bounds,
     # anything from which a count could be worked out, are blanked where a count is hidden
     rates: dict[str, str | tuple[str, ...]] = field(default_factory=dict)
-    # share column -> the columns naming the group whose total (not shown) it divides by:
-    # where a count of a group is hidden, every share of the group is blanked, since the
-    # others would give away the total and so the hidden count
+    # column -> the columns naming the group of rows whose counts it is worked out from
+    # together (a share of the group's total, a change from one period to the next): where
+    # a count of a group is hidden, the column is blanked in every row of the group, since
+    # the rest would give that count away
     shares: dict[str, tuple[str, ...]] = field(default_factory=dict)
     where: pl.Expr | None = None
     sort: tuple[str, ...] = ()
