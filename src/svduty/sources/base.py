@@ -139,24 +139,24 @@ def quarantine_rows(
     `record` column if the frame has one, else built from the frame's other columns for the
     quarantined rows only, which keeps clean files fast).
     """
-    value_expr = value if value is not None else pl.col(column).cast(pl.String)
     hits = frame.filter(bad)
     if "record" not in hits.columns:
-        raw = [c for c in hits.columns if c != "row_number"]
-        hits = hits.with_columns(pl.struct(raw).struct.json_encode().alias("record"))
-    return hits.select(
-        pl.col("row_number").cast(pl.Int64),
-        pl.lit(column).alias("column"),
-        value_expr.alias("value"),
-        pl.lit(reason).alias("reason"),
-        pl.lit(fix).alias("fix"),
-        pl.col("record"),
-    )
+        hits = hits.with_columns(record_of([c for c in hits.columns if c != "row_number"]))
+    return hits.select(line(column, reason, fix, value))
 
 
-def with_record(frame: pl.DataFrame) -> pl.DataFrame:
-    """Add `record`: each raw row as JSON text, kept in quarantine for correction."""
-    return frame.with_columns(pl.struct(frame.columns).struct.json_encode().alias("record"))
+def record_of(columns: list[str]) -> pl.Expr:
+    """The raw row as JSON text (`record`), kept in quarantine for correction."""
+    return pl.struct(columns).struct.json_encode().alias("record")
+
+
+def line(column: str, reason: str, fix: str, value: pl.Expr | None = None) -> list[pl.Expr]:
+    """The quarantine columns for rows that break one rule (`value`: the column's own value
+    unless given)."""
+    value_expr = value if value is not None else pl.col(column).cast(pl.String)
+    return [pl.col("row_number").cast(pl.Int64), pl.lit(column).alias("column"),
+            value_expr.alias("value"), pl.lit(reason).alias("reason"),
+            pl.lit(fix).alias("fix"), pl.col("record")]
 
 
 def open_text(path: Path) -> bytes:
@@ -202,13 +202,12 @@ def run_checks(frame: pl.DataFrame, checks: list[Check]) -> pl.DataFrame:
     flagged = frame.with_columns(flags).filter(pl.any_horizontal(pl.col(r"^_check\d+$")))
     if flagged.height == 0:
         return empty_quarantine()
-    raw = flagged.select(frame.columns)
-    lines = [
-        quarantine_rows(raw, flagged.get_column(f"_check{i}"), c.column, c.reason, c.fix,
-                        c.value)
-        for i, c in enumerate(checks)
-    ]
-    return pl.concat(lines).sort("row_number")
+    raw = flagged.lazy()  # one query for every rule's lines: the bad rows are few
+    if "record" not in frame.columns:
+        raw = raw.with_columns(record_of([c for c in frame.columns if c != "row_number"]))
+    lines = [raw.filter(pl.col(f"_check{i}")).select(line(c.column, c.reason, c.fix, c.value))
+             for i, c in enumerate(checks)]
+    return pl.concat(lines).sort("row_number").collect()
 
 
 def person_tokens(frame: pl.DataFrame, columns: dict[str, str]) -> pl.DataFrame:
