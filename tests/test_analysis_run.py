@@ -231,3 +231,17 @@ def test_a_broken_definition_stops_the_analysis_with_its_problems(devon_police_u
     said = result.output.replace("\n", "")
     assert "definition.toml" in said and "unknown field 'category_typo'" in said
     assert not (tmp_path / "out").exists()
+
+
+def test_each_analysis_hands_on_its_results_as_soon_as_they_are_made(devon_police_uk):
+    """A build draws charts while the later analyses run: `made` gets each analysis's
+    Results in turn, and together they are the run's Results."""
+    from svduty.analysis.run import analyse
+
+    handed: list[list[str]] = []
+    run = analyse(Partnership(devon_police_uk), "Plymouth", only=("measures", "times"),
+                  made=lambda results: handed.append([r.name for r in results]))
+    assert len(handed) == 2
+    assert [name for names in handed for name in names] == [r.name for r in run.results]
+    assert all(name.startswith("measures") for name in handed[0])
+    assert all(name.startswith("times") for name in handed[1])

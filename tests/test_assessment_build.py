@@ -291,3 +291,30 @@ def test_a_table_with_no_count_at_all_is_no_data_with_its_notes(plymouth_results
         assert out.table.is_empty() and out.chart is None
         assert any("unavailable" in c for c in out.caveats)
 
+
+
+def test_charts_drawn_during_the_analyses_are_the_ones_the_editions_show(plymouth_results,
+                                                                         devon_police_uk):
+    """The charts started as each analysis finishes are the very ones each edition then
+    shows (none is made twice), and every chart the restricted edition shows was started."""
+    from svduty.analysis.run import Run
+    from svduty.analysis.scope import resolve_scope
+    from svduty.assessment import charts
+    from svduty.assessment.build import draw_soon, prepare
+    from svduty.assessment.workers import Workers
+
+    p = Partnership(devon_police_uk)
+    drawn: dict = {}
+    draw_soon(list(plymouth_results.values()), p, drawn, Workers(None), None)
+    assert len(drawn) >= 6
+    early = {id(c) for c in drawn.values()}
+    with p.warehouse(read_only=True) as wh:
+        run = Run(resolve_scope(p, wh, "Plymouth"), results=list(plymouth_results.values()))
+    for name in ("restricted", "published"):
+        shown = [x.chart for s in prepare(p, run, plymouth_results, name, drawn).sections
+                 for x in s.exhibits if x.chart is not None]
+        if name == "restricted":
+            assert {id(c) for c in shown} == early
+        else:  # the same charts, less those withheld, plus maps drawn at a larger level
+            assert {id(c) for c in shown} - early == {id(drawn[k]) for k in drawn if "@" in k}
+    assert all(charts.render(c, "svg").startswith("<svg") for c in drawn.values())

@@ -47,9 +47,11 @@ class Run:
 
 
 def analyse(partnership: Partnership, area: str | None = None, period: str | None = None,
-            only: tuple[str, ...] = (), progress: Callable[[str], None] | None = None) -> Run:
+            only: tuple[str, ...] = (), progress: Callable[[str], None] | None = None,
+            made: Callable[[list[Result]], None] | None = None) -> Run:
     """Run the analyses (all, or those named in `only`) for the resolved Scope, under the
-    local definition in `definition.toml` (applied first if it changed)."""
+    local definition in `definition.toml` (applied first if it changed). `made` is given
+    each analysis's Results as soon as they are made (a build starts drawing charts)."""
     from svduty.definition.rules import keep_current
 
     keep_current(partnership)
@@ -64,12 +66,15 @@ def analyse(partnership: Partnership, area: str | None = None, period: str | Non
             started = time.perf_counter()
             try:
                 analysis = importlib.import_module(f"svduty.analysis.{module}")
-                made = analysis.analyse(Data(wh, scope))
-                run.results += made
-                run.made[module] = len(made)
+                results = analysis.analyse(Data(wh, scope))
+                run.results += results
+                run.made[module] = len(results)
             except Exception as exc:  # reported per analysis; the rest still run
                 run.failures[module] = f"{type(exc).__name__}: {exc}"
+                results = []
             run.seconds[module] = round(time.perf_counter() - started, 3)
+            if made and results:
+                made(results)
     return run
 
 

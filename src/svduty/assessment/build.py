@@ -103,31 +103,48 @@ def assess(partnership: Partnership, out: Path, area: str | None = None,
 
     say = progress or (lambda _: None)
     key, run = reuse.kept(partnership, area, period)
+    drawn, drawings = {}, render.caches(partnership.root)["charts"]
     with workers(eager=run is None) as jobs:  # they warm up while the analyses run
         if run is None:
             say("running the analyses")
             run = reuse.analyse(partnership, key, area, period,
-                                progress=lambda m: say(f"analysing: {m}"))
+                                progress=lambda m: say(f"analysing: {m}"),
+                                made=lambda made: draw_soon(made, partnership, drawn, jobs,
+                                                            drawings))
         else:
             say("no input has changed since the last build: its analyses are reused")
         results = {r.name: r for r in run.results}
-        prepared, drawn, drawings = [], {}, render.caches(partnership.root)["charts"]
-        for name in editions:  # each edition's charts are drawn while the next is prepared
-            say(f"preparing the {name} edition")
-            prepared.append(prepare(partnership, run, results, name, drawn))
-            render.draw_charts(prepared[-1], jobs, drawings)
         started = []
-        for edition in prepared:  # each PDF is written while the rest go on
-            say(f"writing the {edition.name} edition")
-            started.append(start_edition(edition, out / edition.name, partnership, jobs))
+        for name in editions:  # each edition's PDF is written while the next is prepared
+            say(f"preparing the {name} edition")
+            edition = prepare(partnership, run, results, name, drawn)
+            say(f"writing the {name} edition")
+            started.append((edition, start_edition(edition, out / name, partnership, jobs)))
         built = {}
-        for edition, (paths, context) in zip(prepared, started, strict=True):
+        for edition, (paths, context) in started:
             say(f"writing the {edition.name} edition's Word document")
             built[edition.name] = finish_edition(edition, paths, context, partnership)
         say("writing the PDFs")
         jobs.wait()
     render.prune(partnership.root)
     return built
+
+
+def draw_soon(made: list[Result], partnership: Partnership, drawn: dict, jobs: Workers,
+              drawings) -> None:
+    """Start drawing the charts of Results as the analyses make them, in the workers, so
+    that they are ready when the editions are written. These are the restricted edition's
+    charts; the published edition draws the same ones, withholds them, or draws a map at a
+    larger level (that one later)."""
+    from svduty.assessment import charts
+
+    results = {r.name: r for r in made}
+    drawing = [figure(x, results[x.result], "restricted", partnership, drawn, results)[0]
+               for s in SECTIONS for x in s.exhibits
+               if x.chart is not None and x.result in results
+               and not results[x.result].table.is_empty()
+               and not nothing_counted(shown(results[x.result], x), x)]
+    charts.render_soon([c for c in drawing if c is not None], jobs, drawings)
 
 
 def prepare(partnership: Partnership, run, results: dict[str, Result], name: str,
@@ -201,8 +218,7 @@ def exhibit(results: dict[str, Result], spec: Exhibit, edition: str,
     result = results.get(spec.result)
     if result is None or result.table.is_empty():
         return ExhibitOut(spec, pl.DataFrame(), result)
-    table = spec.rows(result.table)
-    table = table.select([c for c in spec.columns if c in table.columns])
+    table = shown(result, spec)
     caveats, record = [*([spec.note] if spec.note else []), *result.meta.caveats], {}
     if nothing_counted(table, spec):  # e.g. measures police.uk cannot give: the notes say why
         return ExhibitOut(spec, table.clear(), result, caveats=caveats)
@@ -218,6 +234,12 @@ def exhibit(results: dict[str, Result], spec: Exhibit, edition: str,
     record |= level
     return ExhibitOut(spec, table, result, chart=chart, caveats=caveats + note,
                       disclosure=record, hidden=hidden)
+
+
+def shown(result: Result, spec: Exhibit) -> pl.DataFrame:
+    """The exhibit's rows and columns of its Result, before any protection."""
+    table = spec.rows(result.table)
+    return table.select([c for c in spec.columns if c in table.columns])
 
 
 def nothing_counted(table: pl.DataFrame, spec: Exhibit) -> bool:

@@ -113,10 +113,11 @@ def kept(partnership: Partnership, area: str | None, period: str | None
 
 
 def analyse(partnership: Partnership, key: str, area: str | None, period: str | None,
-            progress: Any = None) -> Any:
-    """Run the analyses and keep the Run under `key` for the next build."""
+            progress: Any = None, made: Any = None) -> Any:
+    """Run the analyses and keep the Run under `key` for the next build (`progress`, `made`:
+    as :func:`svduty.analysis.run.analyse` takes them)."""
     from svduty.analysis.run import analyse as run_analyses
 
-    run = run_analyses(partnership, area, period, progress=progress)
+    run = run_analyses(partnership, area, period, progress=progress, made=made)
     save(partnership, key, run)
     return run

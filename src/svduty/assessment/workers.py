@@ -111,11 +111,11 @@ def warm(turn: Any = None) -> None:
     worker at a time (`turn`, a lock the workers share). Each warm-up takes about 2 s of a
     core; on two cores, both at once slowed a CSP's analyses from 3.8 s (no workers) to
     5.0 s, one after the other to about 4.5 s."""
-    import vl_convert
-    from weasyprint import HTML
-
     mine = turn is not None and turn.acquire(timeout=WARM_WAIT_S)
     try:
+        import vl_convert
+        from weasyprint import HTML
+
         HTML(string="<p style='font-family: Arial, sans-serif'>x <b>y</b></p>").write_pdf()
         vl_convert.vegalite_to_svg({"mark": "point", "data": {"values": [{"a": 1}]},
                                     "encoding": {"x": {"field": "a", "type": "quantitative"}}})
