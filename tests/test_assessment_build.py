@@ -90,6 +90,38 @@ def test_no_pdf_text_runs_past_the_right_margin(built, edition):
     assert len(pages) > 20 and not past, past[:10]
 
 
+@pytest.mark.skipif(shutil.which("fc-match") is None, reason="fontconfig not installed")
+@pytest.mark.parametrize("edition", ["restricted", "published"])
+def test_printed_tables_give_every_word_room_in_its_column(built, edition):
+    """The PDF lays tables out at fixed column widths computed from their texts: every word
+    of every cell fits its column, measured with the font the PDF uses (bold headings), so
+    no text runs into the next column."""
+    from html import unescape
+
+    from PIL import ImageFont
+
+    def font(style: str) -> ImageFont.FreeTypeFont:
+        path = subprocess.run(["fc-match", "-f", "%{file}", f"Arial:{style}"],
+                              capture_output=True, text=True, check=True).stdout
+        return ImageFont.truetype(path, 100)
+
+    fonts = {"th": font("bold"), "td": font("regular")}
+    size_pt, page_pt, padding_pt = 0.85 * 12, (210 - 36) / 25.4 * 72, 2 * 6
+    html = (built[1] / edition / "sna.html").read_text()
+    tables = re.findall(r'<table class="sized">(.*?)</table>', html, re.S)
+    assert len(tables) >= 10
+    for table in tables:
+        widths = [float(w) for w in re.findall(r'<col style="width: ([\d.]+)%">', table)]
+        assert abs(sum(widths) - 100) < 1
+        for row in re.findall(r"<tr>(.*?)</tr>", table, re.S):
+            cells = re.findall(r"<(t[hd])[^>]*>(.*?)</t[hd]>", row, re.S)
+            assert len(cells) == len(widths)
+            for (tag, text), width in zip(cells, widths, strict=True):
+                room = width / 100 * page_pt - padding_pt
+                for word in unescape(re.sub(r"<[^>]+>", "", text)).split():
+                    assert fonts[tag].getlength(word) / 100 * size_pt <= room, (word, width)
+
+
 @pytest.mark.skipif(shutil.which("pdfimages") is None, reason="poppler-utils not installed")
 def test_pdf_charts_are_the_html_svgs_as_vector_images_with_their_alternatives(built):
     _, out = built

@@ -164,15 +164,16 @@ def html(edition: Edition, context: dict, cache: DiskCache | None = None) -> str
         for x in s.exhibits:
             svg, alt, _ = chart_parts(x, cache, png=False)
             counts = x.spec.count_columns(x.table.columns)
+            rows = [[cell(v, c, c in counts) for v, c in zip(row, x.table.columns, strict=True)]
+                    for row in x.table.iter_rows()]
             exhibits.append({
                 "key": x.spec.key, "title": x.spec.title, "result": x.spec.result,
                 "chart_svg": svg, "alt": alt, "caveats": x.caveats,
                 "header": [{"label": label(c),
                             "num": x.table.schema[c].is_numeric() or c in counts}
                            for c in x.table.columns],
-                "rows": [[cell(v, c, c in counts)
-                          for v, c in zip(row, x.table.columns, strict=True)]
-                         for row in x.table.iter_rows()],
+                "rows": rows,
+                "widths": column_widths([label(c) for c in x.table.columns], rows),
                 "empty_reason": "this analysis had nothing to show for this scope (see "
                                 "the data quality section)."})
         findings = [{"text": f.text, "cite": citation(f, cited)} for f in s.findings]
@@ -185,6 +186,42 @@ def html(edition: Edition, context: dict, cache: DiskCache | None = None) -> str
     return template.render(**context, sections=sections, marking=edition.marking,
                            edition_label=edition.label, edition_notice=edition.notice,
                            methods=unique(methods), font=FONT)
+
+
+def column_widths(header: list[str], rows: list[list[str]]) -> list[float] | None:
+    """Each column's share of a printed table's width (per cent), so that the PDF lays the
+    table out at fixed widths: WeasyPrint otherwise lays every cell out twice more, at its
+    narrowest and widest, to size the columns (a tenth of a PDF's time). A column is never
+    narrower than its longest word (nor than half its heading, which then takes two lines
+    at most) and is wider as its texts are, up to WIDEST_EM. None where the words alone do
+    not fit the page: that table is sized by its contents."""
+    narrowest, wanted = [], []
+    for i, name in enumerate(header):
+        texts = [r[i] for r in rows]
+        low = max([em(w, bold=True) for w in [*name.split(), name[: len(name) // 2]]]
+                  + [em(w) for t in texts for w in t.split()])
+        narrowest.append(low + PADDING_EM)
+        wanted.append(max(low, min(max(map(em, texts), default=0.0), WIDEST_EM)) + PADDING_EM)
+    if sum(narrowest) > PAGE_EM:
+        return None
+    spare, room = PAGE_EM - sum(narrowest), sum(wanted) - sum(narrowest)
+    widths = [n + (w - n) * min(1.0, spare / room) if room else n
+              for n, w in zip(narrowest, wanted, strict=True)]
+    return [round(100 * w / sum(widths), 1) for w in widths]
+
+
+def em(text: str, bold: bool = False) -> float:
+    """A generous width of `text` in ems of the tables' sans-serif font (headings are
+    bold): wide enough for Arial and for DejaVu Sans, where Arial is not installed."""
+    width = sum(0.36 if c in NARROW else 0.95 if c in WIDE else 0.78 if c.isupper()
+                else 0.66 for c in text)
+    return width * 1.15 if bold else width
+
+
+NARROW, WIDE = " .,:;'|!ijlrtf()[]/-*", "mwMW%@"
+PAGE_EM = 46.0  # A4 less margins is 48 ems of a table's text (0.85 rem)
+PADDING_EM = 1.2  # a cell's padding either side (0.5 rem each), in those ems
+WIDEST_EM = 18.0  # a column whose texts are wider wraps them
 
 
 def unique(methods: list[dict]) -> list[dict]:
