@@ -26,6 +26,7 @@ from svduty.assessment.contents import SECTIONS, Exhibit, Section
 from svduty.partnership import Partnership
 
 if TYPE_CHECKING:
+    from svduty.assessment.cache import DiskCache
     from svduty.assessment.workers import Workers
 
 EDITIONS = {
@@ -131,7 +132,7 @@ def assess(partnership: Partnership, out: Path, area: str | None = None,
 
 
 def draw_soon(made: list[Result], partnership: Partnership, drawn: dict, jobs: Workers,
-              drawings) -> None:
+              drawings: DiskCache | None) -> None:
     """Start drawing the charts of Results as the analyses make them, in the workers, so
     that they are ready when the editions are written. These are the restricted edition's
     charts; the published edition draws the same ones, withholds them, or draws a map at a

@@ -342,7 +342,7 @@ def docx(edition: Edition, context: dict, path: Path,
 
 class Styled:
     """Adds paragraphs in a named style, each style looked up once: python-docx looks a
-    style up by name for every paragraph, and that was most of a document's time."""
+    style up by name for every paragraph, and that was about half a document's time."""
 
     def __init__(self, doc) -> None:
         self.doc = doc
