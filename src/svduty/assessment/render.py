@@ -191,17 +191,18 @@ def html(edition: Edition, context: dict, cache: DiskCache | None = None) -> str
 def column_widths(header: list[str], rows: list[list[str]]) -> list[float] | None:
     """Each column's share of a printed table's width (per cent), so that the PDF lays the
     table out at fixed widths: WeasyPrint otherwise lays every cell out twice more, at its
-    narrowest and widest, to size the columns (a tenth of a PDF's time). A column is never
-    narrower than its longest word (nor than half its heading, which then takes two lines
-    at most) and is wider as its texts are, up to WIDEST_EM. None where the words alone do
-    not fit the page: that table is sized by its contents."""
+    narrowest and widest, to size the columns (a tenth of a PDF's time). As in that
+    automatic layout, a column is never narrower than its longest word (nor than half its
+    heading, which then takes two lines at most), and the room left is shared in proportion
+    to how much wider each column's longest text is. None where the words alone do not fit
+    the page: that table is sized by its contents."""
     narrowest, wanted = [], []
     for i, name in enumerate(header):
         texts = [r[i] for r in rows]
         low = max([em(w, bold=True) for w in [*name.split(), name[: len(name) // 2]]]
                   + [em(w) for t in texts for w in t.split()])
         narrowest.append(low + PADDING_EM)
-        wanted.append(max(low, min(max(map(em, texts), default=0.0), WIDEST_EM)) + PADDING_EM)
+        wanted.append(max([low, *map(em, texts)]) + PADDING_EM)
     if sum(narrowest) > PAGE_EM:
         return None
     spare, room = PAGE_EM - sum(narrowest), sum(wanted) - sum(narrowest)
@@ -221,7 +222,6 @@ def em(text: str, bold: bool = False) -> float:
 NARROW, WIDE = " .,:;'|!ijlrtf()[]/-*", "mwMW%@"
 PAGE_EM = 46.0  # A4 less margins is 48 ems of a table's text (0.85 rem)
 PADDING_EM = 1.2  # a cell's padding either side (0.5 rem each), in those ems
-WIDEST_EM = 18.0  # a column whose texts are wider wraps them
 
 
 def unique(methods: list[dict]) -> list[dict]:
