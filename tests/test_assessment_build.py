@@ -5,6 +5,7 @@ analysts' narrative overrides surviving a rebuild."""
 from __future__ import annotations
 
 import base64
+import gc
 import json
 import re
 import shutil
@@ -20,6 +21,9 @@ from svduty.assessment import render
 from svduty.assessment.build import assess
 from svduty.assessment.contents import SECTIONS
 from svduty.partnership import Partnership
+from svduty.runtime import THRESHOLDS
+
+build_thresholds: set[tuple[int, int, int]] = set()  # the collector's, as the build went
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +37,13 @@ def built(demo_partnership, tmp_path_factory) -> tuple[Path, Path]:
     own.mkdir(parents=True)
     (own / "places.intro.md").write_text("Our own words about places.\n\nA second paragraph.")
     out = root / "sna"
-    assess(Partnership(root), out)
+    assess(Partnership(root), out, progress=lambda _: build_thresholds.add(gc.get_threshold()))
     return root, out
+
+
+def test_the_build_collects_garbage_less_often_and_then_as_before(built):
+    assert build_thresholds == {THRESHOLDS}
+    assert gc.get_threshold() != THRESHOLDS
 
 
 def test_both_editions_in_every_format(built):

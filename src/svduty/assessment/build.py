@@ -24,6 +24,7 @@ from svduty.analysis.result import Result
 from svduty.assessment import render
 from svduty.assessment.contents import SECTIONS, Exhibit, Section
 from svduty.partnership import Partnership
+from svduty.runtime import fewer_collections
 
 if TYPE_CHECKING:
     from svduty.assessment.cache import DiskCache
@@ -93,6 +94,7 @@ class Edition:
     context: dict
 
 
+@fewer_collections()
 def assess(partnership: Partnership, out: Path, area: str | None = None,
            period: str | None = None, editions: tuple[str, ...] = ("restricted", "published"),
            progress: Callable[[str], None] | None = None) -> dict[str, dict[str, Path]]:

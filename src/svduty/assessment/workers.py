@@ -107,10 +107,14 @@ def workers(size: int | None = None, eager: bool = False) -> Iterator[Workers]:
 
 
 def warm(turn: Any = None) -> None:
-    """Load WeasyPrint's fonts and vl-convert's JavaScript engine once per worker, one
-    worker at a time (`turn`, a lock the workers share). Each warm-up takes about 2 s of a
-    core; on two cores, both at once slowed a CSP's analyses from 3.8 s (no workers) to
-    5.0 s, one after the other to about 4.5 s."""
+    """Set the worker up (:func:`svduty.runtime.as_worker`: a lower priority than the
+    analyses) and load WeasyPrint's fonts and vl-convert's JavaScript engine once per
+    worker, one worker at a time (`turn`, a lock the workers share). Each warm-up takes
+    about 1 s of a core; on two cores, both at once slowed a CSP's analyses from 3.8 s (no
+    workers) to 5.0 s, one after the other to about 4.5 s."""
+    from svduty.runtime import as_worker
+
+    as_worker()
     mine = turn is not None and turn.acquire(timeout=WARM_WAIT_S)
     try:
         import vl_convert
