@@ -7,13 +7,17 @@ the young objects each time, which costs a PDF about 6% of its time; raising the
 threshold keeps that work to a few collections. A worker process draws charts and writes
 PDFs while the building process runs the analyses, which are what the build waits for, so
 workers run at a lower scheduling priority: the analyses get the cores first and the
-workers have the rest.
+workers have the rest. And a worker leaves at once when the build is done: its results are
+already sent, and tearing down WeasyPrint's and vl-convert's state took a quarter of a second
+at the end of every build.
 """
 
 from __future__ import annotations
 
+import atexit
 import gc
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
@@ -33,8 +37,17 @@ def fewer_collections() -> Iterator[None]:
 
 
 def as_worker() -> None:
-    """Set up a worker process for good: fewer collections and a lower priority (where the
-    system has one: not on Windows)."""
+    """Set up a worker process for good: fewer collections, a lower priority (where the
+    system has one: not on Windows) and a quick exit."""
     gc.set_threshold(*THRESHOLDS)
+    atexit.register(_leave_now)
     with suppress(AttributeError, OSError):  # no os.nice (Windows), or not allowed
         os.nice(WORKER_NICENESS)
+
+
+def _leave_now() -> None:
+    """End the worker without finalising the interpreter (the first exit handler to run)."""
+    for stream in (sys.stdout, sys.stderr):
+        with suppress(Exception):
+            stream.flush()
+    os._exit(0)
