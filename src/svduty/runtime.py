@@ -46,7 +46,8 @@ def as_worker() -> None:
 
 
 def _leave_now() -> None:
-    """End the worker without finalising the interpreter (the first exit handler to run)."""
+    """End the worker at exit without finalising the interpreter (exit handlers registered
+    after this one, by modules imported later, have run already)."""
     for stream in (sys.stdout, sys.stderr):
         with suppress(Exception):
             stream.flush()
