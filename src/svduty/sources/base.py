@@ -197,7 +197,8 @@ class Check:
 
 
 def run_checks(frame: pl.DataFrame, checks: list[Check]) -> pl.DataFrame:
-    """Evaluate every check in one pass; quarantine lines for the (usually few) bad rows."""
+    """Evaluate every check in one pass; quarantine lines for the (usually few) bad rows, by
+    row and, within a row, in the order of `checks`."""
     flags = [c.bad.fill_null(False).alias(f"_check{i}") for i, c in enumerate(checks)]
     flagged = frame.with_columns(flags).filter(pl.any_horizontal(pl.col(r"^_check\d+$")))
     if flagged.height == 0:
@@ -207,7 +208,7 @@ def run_checks(frame: pl.DataFrame, checks: list[Check]) -> pl.DataFrame:
         raw = raw.with_columns(record_of([c for c in frame.columns if c != "row_number"]))
     lines = [raw.filter(pl.col(f"_check{i}")).select(line(c.column, c.reason, c.fix, c.value))
              for i, c in enumerate(checks)]
-    return pl.concat(lines).sort("row_number").collect()
+    return pl.concat(lines).sort("row_number", maintain_order=True).collect()  # rule order
 
 
 def person_tokens(frame: pl.DataFrame, columns: dict[str, str]) -> pl.DataFrame:
