@@ -17,8 +17,10 @@ warehouse is opened for writing). Paths are relative to the partnership folder (
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -57,6 +59,17 @@ MANIFEST = """
 
 def polars_schema(table: str) -> dict[str, pl.DataType]:
     return {c: POLARS_TYPES[t] for c, t in COLUMNS[table].items()}
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """A file written for a table: its path relative to the partnership folder, the load it
+    belongs to and its row count (what `store_files` lists)."""
+
+    table: str
+    name: str
+    load_id: int | None
+    rows: int
 
 
 class StoreError(Exception):
@@ -138,31 +151,59 @@ class Store:
 
     def add(self, table: str, frame: pl.DataFrame, load_id: int | None = None) -> str | None:
         """Write `frame` (conformed to the table's columns) as a new file and list it."""
-        if frame.height == 0:
-            return None
-        name = self._write(table, frame, load_id)
-        self.con.execute("INSERT INTO store_files VALUES (?, ?, ?, ?)",
-                         [table, name, load_id, frame.height])
-        self.refresh_view(table)
-        return name
+        written = self.write(table, frame, load_id)
+        if written:
+            self.list_files([written])
+        return written.name if written else None
 
     def add_many(self, table: str,
                  makers: list[tuple[Callable[[], pl.DataFrame], int | None]]) -> None:
-        """Make and write several frames (each with its load id) as files, two at a time,
-        then list them all and refresh the view once."""
+        """Make, write and list several frames (each with its load id); one view refresh."""
+        self.list_files(self.write_many(table, makers))
+
+    def write_many(self, table: str, makers: list[tuple[Callable[[], pl.DataFrame], int | None]]
+                   ) -> list[StoredFile]:
+        """Make and write several frames (each with its load id) as files, two at a time;
+        not yet listed."""
         from concurrent.futures import ThreadPoolExecutor
 
-        def write(item: tuple[Callable[[], pl.DataFrame], int | None]) -> tuple[str | None, int]:
-            frame = item[0]()  # polars works and writes without the GIL
-            return (self._write(table, frame, item[1]) if frame.height else None), frame.height
+        def write(item: tuple[Callable[[], pl.DataFrame], int | None]) -> StoredFile | None:
+            return self.write(table, item[0](), item[1])  # polars works without the GIL
 
         with ThreadPoolExecutor(max_workers=2) as pool:
-            written = list(pool.map(write, makers))
-        rows = [[table, name, load_id, height] for (name, height), (_, load_id)
-                in zip(written, makers, strict=True) if name]
-        if rows:
-            self.con.executemany("INSERT INTO store_files VALUES (?, ?, ?, ?)", rows)
+            return [w for w in pool.map(write, makers) if w]
+
+    def write(self, table: str, frame: pl.DataFrame, load_id: int | None) -> StoredFile | None:
+        """Write a frame as a new file (`load-<id>-<unique>.parquet`), on disk before this
+        returns, but not yet listed: :meth:`list_files` lists it, inside the caller's
+        transaction. Safe to call from several threads at once. None for no rows."""
+        if frame.height == 0:
+            return None
+        folder = self.root / STORE_DIR / table
+        folder.mkdir(parents=True, exist_ok=True)
+        prefix = f"load-{load_id:06d}" if load_id is not None else "rows"
+        name = f"{STORE_DIR}/{table}/{prefix}-{uuid.uuid4().hex[:12]}.parquet"
+        path = self.root / name
+        self.written.append(path)
+        conform(frame, table).write_parquet(path, compression="uncompressed", statistics=True)
+        with path.open("rb+") as file:  # durable before any transaction lists it
+            os.fsync(file.fileno())
+        return StoredFile(table, name, load_id, frame.height)
+
+    def list_files(self, files: list[StoredFile]) -> None:
+        """List written files (so queries see their rows) and refresh the tables' views."""
+        if not files:
+            return
+        self.con.executemany("INSERT INTO store_files VALUES (?, ?, ?, ?)",
+                             [[f.table, f.name, f.load_id, f.rows] for f in files])
+        for table in sorted({f.table for f in files}):
             self.refresh_view(table)
+
+    def discard(self, files: list[StoredFile]) -> None:
+        """Delete written files that will not be listed after all."""
+        paths = [self.root / f.name for f in files]
+        remove(paths)
+        self.written = [p for p in self.written if p not in paths]
 
     def delete_where(self, table: str, predicate: str, params: list | None = None) -> int:
         """Remove rows matching `predicate` (SQL over the table's columns): each file holding
@@ -192,17 +233,6 @@ class Store:
         self.con.execute("DELETE FROM store_files WHERE table_name = ? AND file = ?",
                          [table, file])
         self.pending.append(self.root / file)
-
-    def _write(self, table: str, frame: pl.DataFrame, load_id: int | None) -> str:
-        """Write a new file (`load-<id>-<unique>.parquet`); its path relative to the root."""
-        folder = self.root / STORE_DIR / table
-        folder.mkdir(parents=True, exist_ok=True)
-        prefix = f"load-{load_id:06d}" if load_id is not None else "rows"
-        name = f"{STORE_DIR}/{table}/{prefix}-{uuid.uuid4().hex[:12]}.parquet"
-        conform(frame, table).write_parquet(self.root / name, compression="lz4",
-                                            statistics=True)
-        self.written.append(self.root / name)
-        return name
 
     def _paths(self, table: str) -> list[str]:
         return [str(self.root / f) for f in self.files(table)]

@@ -10,14 +10,13 @@ Row numbers are spreadsheet-style: the header is row 1, the first data row is ro
 
 from __future__ import annotations
 
-import gzip
-import zlib
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import ClassVar, Protocol
 
 import polars as pl
+from isal import igzip, isal_zlib
 
 # Columns a reader may fill in `Parsed.events`; anything missing is added as null.
 EVENT_COLUMNS: dict[str, pl.DataType] = {
@@ -160,12 +159,16 @@ def line(column: str, reason: str, fix: str, value: pl.Expr | None = None) -> li
 
 
 def open_text(path: Path) -> bytes:
-    """Read a plain or gzipped file, rejecting truncated or corrupt gzip with FileError."""
+    """Read a plain or gzipped file, rejecting truncated or corrupt gzip with FileError.
+
+    Gzip is inflated with ISA-L (python-isal), about twice as fast as zlib: un-gzipping is
+    most of the time it takes to read a police.uk file.
+    """
     raw = path.read_bytes()
     if raw[:2] == b"\x1f\x8b":
         try:
-            raw = gzip.decompress(raw)
-        except (EOFError, OSError, zlib.error) as exc:
+            raw = igzip.decompress(raw)
+        except (EOFError, OSError, isal_zlib.error) as exc:
             raise FileError(path, f"the gzip file is truncated or corrupt ({exc})",
                             "a complete .csv.gz file; download or copy it again") from exc
     if not raw.strip():

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
+from concurrent.futures import Executor, Future, wait
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -31,6 +32,8 @@ from svduty.sources.base import (
     conform,
 )
 from svduty.sources.contract import contract_problems
+from svduty.sources.writing import Prepared
+from svduty.store import Store
 from svduty.warehouse import Warehouse
 
 if TYPE_CHECKING:
@@ -54,6 +57,7 @@ class FileResult:
     rows_out_of_area: int = 0
     superseded: list[int] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    digest: str = ""  # SHA-256 of the file
 
 
 class IngestError(Exception):
@@ -81,6 +85,8 @@ def checksum(path: Path) -> str:
 
 
 BATCH_ROWS = 2_000_000  # rows held in memory between the read and write phases
+READERS = 4  # files prepared at once: more than two cores, so one file's waits (the disk,
+# Python's own steps) are filled by another file's work
 
 
 def ingest(
@@ -93,12 +99,17 @@ def ingest(
 ) -> list[FileResult]:
     """Ingest files for one source; returns a result per file (loaded, skipped or rejected).
 
-    Files are read in batches (two at a time, in threads) and the reader contract is checked
-    once per batch; the batch is then written in one transaction, with one bulk insert per
-    table (see :mod:`svduty.sources.writing`). A file is never half-loaded: if writing fails,
-    the whole batch is rolled back. After a person-level load, people are linked across
-    partners and the links cached (`link_people`; the demo links once, at the end).
+    Files are taken in batches of bounded size. Within a batch, files are read, checked,
+    harmonised and their events written to the Parquet store several at a time, in threads
+    (:meth:`Run.prepare`); the reader contract is checked once per batch, then the batch
+    is committed in one transaction with one bulk insert per table (see
+    :mod:`svduty.sources.writing`). A file is never half-loaded: if anything fails, the
+    batch's files are deleted and nothing is listed. After a person-level load, people are
+    linked across partners and the links cached (`link_people`; the demo links once, at the
+    end).
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     files = expand(paths)
     partner = partner or default_partner(partnership, source)
     results: list[FileResult] = []
@@ -107,22 +118,23 @@ def ingest(
             raise IngestError(
                 "No reference geography in this partnership yet, so LSOA codes cannot be "
                 f"checked. Run first: svduty reference import {partnership.root} <folder>")
-        context = Context.build(partnership, wh)
-        context.loaded = loaded_files(wh, source)
-        for batch in batches(files):
-            prepared = prepare_batch(partnership, wh, context, source, batch, partner)
-            done = write_batch(wh, context, source, prepared, partner)
-            for result, (_, digest, _) in zip(done, prepared, strict=True):
-                if result.status == "loaded":
-                    context.loaded[digest] = (result.load_id, datetime.now())
-                audit_result(partnership, source, result, digest)
-                if progress:
-                    progress(result.path)
-            results.extend(done)
-        if any(r.status == "loaded" for r in results):
-            refresh_definition(wh, context)
-            if link_people:
-                link_people_now(wh, source)
+        loaded = loaded_files(wh, source)
+        with ThreadPoolExecutor(max_workers=READERS) as pool:
+            run = Run(partnership, wh, source, partner, pool,
+                      pool.submit(Context.build, partnership, wh))  # while files are read
+            for batch in batches(files):
+                done = run.ingest_batch(batch, loaded)
+                for result in done:
+                    if result.status == "loaded":
+                        loaded[result.digest] = (result.load_id, datetime.now())
+                    audit_result(partnership, source, result)
+                    if progress:
+                        progress(result.path)
+                results.extend(done)
+            if any(r.status == "loaded" for r in results):
+                refresh_definition(wh, run.context)
+                if link_people:
+                    link_people_now(wh, source)
     return results
 
 
@@ -171,7 +183,6 @@ class Context:
     offence_codes: set[str]
     definition: Definition | None
     area_codes: dict[str, set[str]] = field(default_factory=dict)  # area type -> in-area codes
-    loaded: dict[str, tuple[int, datetime]] = field(default_factory=dict)  # checksum -> load
     _gazetteer: Gazetteer | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -191,9 +202,13 @@ class Context:
 
     @classmethod
     def build(cls, partnership: Partnership, wh: Warehouse) -> Context:
+        """The lookups, read through a cursor of their own (so a reader thread can build
+        them while the caller's connection is busy)."""
         from svduty.geography import lsoa_lookup
 
-        codes = {r[0] for r in wh.con.execute("SELECT offence_code FROM offence_codes").fetchall()}
+        cursor = wh.con.cursor()
+        codes = {r[0] for r in cursor.execute("SELECT offence_code FROM offence_codes")
+                 .fetchall()}
         return cls(
             lsoas=lsoa_lookup(wh, partnership.config.lad_codes),
             offence_codes=codes | catalogue_codes(),
@@ -202,76 +217,139 @@ class Context:
         )
 
 
-Outcome = Parsed | FileResult  # a parsed file ready to write, or a skip / rejection
+Outcome = Prepared | FileResult  # a file ready to write, or a skip / rejection
 
 
-def prepare_batch(
-    partnership: Partnership, wh: Warehouse, context: Context, source: Source,
-    batch: list[Path], partner: str | None,
-) -> list[tuple[Path, str, Outcome]]:
-    """Read, validate and harmonise a batch of files; check the reader contract once."""
-    from concurrent.futures import ThreadPoolExecutor
+@dataclass
+class Run:
+    """One ingest command: what every batch shares (the warehouse, the readers' threads,
+    the lookups being built)."""
 
-    def prepare(path: Path) -> tuple[Path, str, Outcome]:
-        digest = checksum(path)
-        return path, digest, read_file(partnership, wh, context, source, path, digest,
-                                       partner)
+    partnership: Partnership
+    wh: Warehouse
+    source: Source
+    partner: str | None
+    pool: Executor
+    lookups: Future[Context]
 
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        prepared = list(pool.map(prepare, batch))
-    return check_contract(prepared)
+    @property
+    def context(self) -> Context:
+        return self.lookups.result()
+
+    def ingest_batch(self, batch: list[Path],
+                     loaded: dict[str, tuple[int, datetime]]) -> list[FileResult]:
+        """Prepare and write one batch; on any failure its written files are deleted."""
+        futures: list[Future[Outcome]] = []
+        try:
+            digests = list(self.pool.map(checksum, batch))
+            for path, digest, plan in plan_batch(batch, digests, loaded, next_load_id(self.wh)):
+                futures.append(self.pool.submit(self.prepare, path, digest, plan)
+                               if isinstance(plan, int) else done_future(plan))
+            prepared = check_contract(self.wh.store, [f.result() for f in futures])
+            return write_batch(self.wh, self.context, self.source, prepared, self.partner)
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            wait(futures)  # no reader may still be writing a file when they are deleted
+            self.wh.store.rolled_back()
+            raise
+
+    def prepare(self, path: Path, digest: str, load_id: int) -> Outcome:
+        """Read, check and harmonise one file, then write its events (not yet listed) under
+        the load id it is expected to get."""
+        outcome = read_file(self, path, digest)
+        if isinstance(outcome, FileResult):
+            return outcome
+        from svduty.sources.writing import event_rows
+
+        events = self.wh.store.write("events", event_rows(outcome, load_id, self.source.name),
+                                     load_id)
+        return Prepared(path, digest, outcome, events)
 
 
-def read_file(
-    partnership: Partnership, wh: Warehouse, context: Context, source: Source, path: Path,
-    digest: str, partner: str | None,
-) -> Outcome:
-    earlier = context.loaded.get(digest)
-    if earlier:
-        return FileResult(path, "skipped", f"already loaded as load {earlier[0]} "
-                          f"on {earlier[1]:%Y-%m-%d %H:%M}; nothing changed")
+def plan_batch(
+    batch: list[Path], digests: list[str], loaded: dict[str, tuple[int, datetime]],
+    next_id: int,
+) -> list[tuple[Path, str, int | FileResult]]:
+    """Each file with the load id it should get, or why it is skipped (already loaded, or
+    named twice in this command)."""
+    plans: list[tuple[Path, str, int | FileResult]] = []
+    seen: dict[str, Path] = {}
+    for path, digest in zip(batch, digests, strict=True):
+        earlier = loaded.get(digest)
+        if earlier:
+            plan: int | FileResult = FileResult(
+                path, "skipped", f"already loaded as load {earlier[0]} on "
+                f"{earlier[1]:%Y-%m-%d %H:%M}; nothing changed", digest=digest)
+        elif digest in seen:
+            plan = FileResult(path, "skipped", f"same file as {seen[digest].name}; "
+                              "nothing changed", digest=digest)
+        else:
+            seen[digest] = path
+            plan, next_id = next_id, next_id + 1
+        plans.append((path, digest, plan))
+    return plans
+
+
+def next_load_id(wh: Warehouse) -> int:
+    return wh.con.execute("SELECT coalesce(max(load_id), 0) + 1 FROM loads").fetchone()[0]
+
+
+def done_future(value: Outcome) -> Future[Outcome]:
+    future: Future[Outcome] = Future()
+    future.set_result(value)
+    return future
+
+
+def read_file(run: Run, path: Path, digest: str) -> Parsed | FileResult:
+    """The file read by its source, located, checked and harmonised; or why it is rejected."""
+    partnership, source = run.partnership, run.source
     try:
         check_gateway(partnership, source, path)
         parsed = source.read(path)
         if carries_people(source, parsed):  # e.g. an ED file with person keys
             check_gateway(partnership, source, path, person_level=True)
+        context = run.context
         locate = getattr(source, "locate", None)
         if locate is not None:  # readers of free-text locations (ED ISTV)
-            parsed = locate(parsed, context.gazetteer(partnership, wh))
+            parsed = locate(parsed, context.gazetteer(partnership, run.wh))
         check_codes = getattr(source, "check_offence_codes", None)
         if check_codes is not None:  # readers of Home Office-coded data
             parsed = check_codes(parsed, context.offence_codes)
-        if parsed.scope is None and partner:
-            parsed = _replace(parsed, scope=scope_name(partner))
+        if parsed.scope is None and run.partner:
+            parsed = _replace(parsed, scope=scope_name(run.partner))
         parsed = harmonise_geography(parsed, context.lsoas, partnership.root)
         parsed = harmonise_aggregates(parsed, context)
         reconcile(path, parsed)
     except FileError as exc:
-        return FileResult(path, "rejected", str(exc))
+        return FileResult(path, "rejected", str(exc), digest=digest)
     return parsed
 
 
-def check_contract(prepared: list[tuple[Path, str, Outcome]]) -> list[tuple[Path, str, Outcome]]:
-    """Check every parsed file of the batch against the reader contract in one pandera pass."""
-    parsed = [(i, o) for i, (_, _, o) in enumerate(prepared) if isinstance(o, Parsed)]
-    if not parsed:
+def check_contract(store: Store, prepared: list[Outcome]) -> list[Outcome]:
+    """Check every parsed file of the batch against the reader contract in one pandera pass;
+    a file that breaks it is rejected (and its events file deleted)."""
+    ready = [(i, o) for i, o in enumerate(prepared) if isinstance(o, Prepared)]
+    if not ready:
         return prepared
-    events = pl.concat([o.events.select(CONTRACT_EVENT_COLUMNS) for _, o in parsed])
-    people = [conform(o.involvements, INVOLVEMENT_COLUMNS) for _, o in parsed
-              if o.involvements is not None]
-    counts = [conform(o.aggregates, AGGREGATE_COLUMNS) for _, o in parsed
-              if o.aggregates is not None]
+    events = pl.concat([o.parsed.events.select(CONTRACT_EVENT_COLUMNS) for _, o in ready])
+    people = [conform(o.parsed.involvements, INVOLVEMENT_COLUMNS) for _, o in ready
+              if o.parsed.involvements is not None]
+    counts = [conform(o.parsed.aggregates, AGGREGATE_COLUMNS) for _, o in ready
+              if o.parsed.aggregates is not None]
     if not contract_problems(events, pl.concat(people) if people else None,
                              pl.concat(counts) if counts else None):
         return prepared
     checked = list(prepared)
-    for i, outcome in parsed:  # rare: find which file broke it
-        problems = contract_problems(outcome.events, outcome.involvements, outcome.aggregates)
+    for i, item in ready:  # rare: find which file broke it
+        parsed = item.parsed
+        problems = contract_problems(parsed.events, parsed.involvements, parsed.aggregates)
         if problems:
-            path = prepared[i][0]
-            checked[i] = (path, prepared[i][1], FileResult(path, "rejected", str(FileError(
-                path, "svduty's reader produced rows that break the warehouse contract ("
-                + "; ".join(problems) + ")", "this is a bug in svduty; please report it"))))
+            store.discard([item.events_file] if item.events_file else [])
+            checked[i] = FileResult(item.path, "rejected", str(FileError(
+                item.path, "svduty's reader produced rows that break the warehouse contract ("
+                + "; ".join(problems) + ")", "this is a bug in svduty; please report it")),
+                digest=item.digest)
     return checked
 
 
@@ -280,46 +358,32 @@ CONTRACT_EVENT_COLUMNS = ["source_record_id", "row_number", "month", "lsoa_code"
 
 
 def write_batch(
-    wh: Warehouse, context: Context, source: Source, prepared: list[tuple[Path, str, Outcome]],
+    wh: Warehouse, context: Context, source: Source, prepared: list[Outcome],
     partner: str | None,
 ) -> list[FileResult]:
-    """Write the batch's parsed files in one transaction; results in the order given."""
+    """Write the batch's prepared files in one transaction; results in the order given."""
     from svduty.sources.writing import groups, write_group
 
-    results: dict[int, FileResult] = {}
-    ready, seen = [], {}
-    for i, (path, digest, outcome) in enumerate(prepared):
-        if isinstance(outcome, FileResult):
-            results[i] = outcome
-        elif digest in seen:  # the same file named twice in one command
-            results[i] = FileResult(path, "skipped", f"same file as {seen[digest].name}; "
-                                    "nothing changed")
-        else:
-            seen[digest] = path
-            ready.append((i, (path, digest, outcome)))
+    ready = [o for o in prepared if isinstance(o, Prepared)]
+    loaded: dict[Path, FileResult] = {}
     with wh.transaction():
-        for group in groups([item for _, item in ready]):
-            for (path, _, _), figures in zip(group, write_group(
-                    wh.store, source.name, group, partner, context.definition_version),
-                    strict=True):
-                index = next(i for i, item in ready if item[0] is path)
-                results[index] = FileResult(path, "loaded", **figures,
-                                            notes=list(ready_parsed(ready, index).notes))
-    return [results[i] for i in range(len(prepared))]
+        for group in groups(ready):
+            figures = write_group(wh.store, source.name, group, partner,
+                                  context.definition_version)
+            for item, result in zip(group, figures, strict=True):
+                loaded[item.path] = FileResult(item.path, "loaded", **result,
+                                               notes=list(item.parsed.notes),
+                                               digest=item.digest)
+    return [loaded[o.path] if isinstance(o, Prepared) else o for o in prepared]
 
 
-def ready_parsed(ready: list, index: int) -> Parsed:
-    return next(item[2] for i, item in ready if i == index)
-
-
-def audit_result(partnership: Partnership, source: Source, result: FileResult,
-                 digest: str) -> None:
+def audit_result(partnership: Partnership, source: Source, result: FileResult) -> None:
     if result.status == "rejected":
         audit.record(partnership.root, "ingest-rejected", source=source.name,
-                     file=str(result.path), checksum=digest, reason=result.message)
+                     file=str(result.path), checksum=result.digest, reason=result.message)
     elif result.status == "loaded":
         audit.record(partnership.root, "ingest", source=source.name, file=str(result.path),
-                     checksum=digest, load_id=result.load_id, rows_read=result.rows_read,
+                     checksum=result.digest, load_id=result.load_id, rows_read=result.rows_read,
                      rows_loaded=result.rows_loaded, rows_quarantined=result.rows_quarantined,
                      superseded=result.superseded)
 

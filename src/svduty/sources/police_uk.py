@@ -71,13 +71,14 @@ class PoliceUK:
 def read_frame(path: Path) -> pl.DataFrame:
     """Read the whole file as text columns, checking it is a street-level file.
 
-    Polars reads (and un-gzips) the file itself, which is the fast path; only when it fails
-    is the file opened again to say exactly what is wrong (truncated gzip, encoding...).
+    The file is un-gzipped first (:func:`open_text`, which rejects empty files and truncated
+    gzip), then parsed by Polars; only when that fails is the text decoded to say exactly
+    what is wrong (encoding, ragged rows...).
     """
+    raw = open_text(path)
     try:
-        frame = pl.read_csv(path, infer_schema=False, truncate_ragged_lines=False)
+        frame = pl.read_csv(raw, infer_schema=False, truncate_ragged_lines=False)
     except (pl.exceptions.ComputeError, pl.exceptions.NoDataError, OSError) as exc:
-        raw = open_text(path)  # raises for empty files and corrupt gzip
         decode(path, raw)  # raises for non-UTF-8 text, naming the line
         raise FileError(path, f"the CSV is malformed or truncated ({str(exc).splitlines()[0]})",
                         "a complete data.police.uk street-level CSV") from exc

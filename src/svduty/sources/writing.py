@@ -9,6 +9,7 @@ scope, overlapping period) starts a new group, so files still take effect in the
 from __future__ import annotations
 
 import binascii
+from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -25,9 +26,10 @@ from svduty.sources.base import (
     INVOLVEMENT_COLUMNS,
     QUARANTINE_COLUMNS,
     TOKEN_COLUMNS,
+    Parsed,
     conform,
 )
-from svduty.store import Store
+from svduty.store import Store, StoredFile
 
 
 def with_event_id(frame: pl.DataFrame) -> pl.DataFrame:
@@ -46,16 +48,28 @@ def with_event_id(frame: pl.DataFrame) -> pl.DataFrame:
 
 # Aggregates as stored: the reader's columns plus what ingest adds (2021 LSOA, in-area flag).
 STORED_AGGREGATE = {**AGGREGATE_COLUMNS, "lsoa21_code": pl.String, "in_area": pl.Boolean}
-Prepared = tuple[Path, str, object]  # (path, sha256, Parsed)
+
+
+@dataclass
+class Prepared:
+    """A file read, checked and harmonised, ready to write. Its events may already be on
+    disk (`events_file`, written while other files were still being read, under the load id
+    it was expected to get); they are listed only when the load is written."""
+
+    path: Path
+    digest: str  # SHA-256 of the file
+    parsed: Parsed
+    events_file: StoredFile | None = None
 
 
 def groups(items: list[Prepared]) -> list[list[Prepared]]:
     """Split files so that no group holds two files of the same scope with overlapping periods."""
     out: list[list[Prepared]] = [[]]
     for item in items:
-        parsed = item[2]
-        clash = any(other.scope == parsed.scope and other.period[0] <= parsed.period[1]
-                    and parsed.period[0] <= other.period[1] for _, _, other in out[-1])
+        parsed = item.parsed
+        clash = any(other.parsed.scope == parsed.scope
+                    and other.parsed.period[0] <= parsed.period[1]
+                    and parsed.period[0] <= other.parsed.period[1] for other in out[-1])
         if clash:
             out.append([])
         out[-1].append(item)
@@ -69,24 +83,23 @@ def write_group(
     """Write loads, events, people and quarantine for a group; returns each file's figures."""
     con = store.con
     first_id = con.execute("SELECT coalesce(max(load_id), 0) + 1 FROM loads").fetchone()[0]
-    figures = [file_figures(parsed, first_id + i) for i, (_, _, parsed) in enumerate(group)]
+    figures = [file_figures(item.parsed, first_id + i) for i, item in enumerate(group)]
     insert_loads(con, source, group, figures, partner, definition_version)
     superseded = supersede(store, source, group, first_id)
-    store.add_many("events", [
-        (partial(event_rows, p, f["load_id"], source), f["load_id"])
-        for (_, _, p), f in zip(group, figures, strict=True)])
-    people = [stamp(conform(p.involvements, INVOLVEMENT_COLUMNS), p, f["load_id"], source)
-              for (_, _, p), f in zip(group, figures, strict=True)
-              if p.involvements is not None and p.involvements.height]
+    store.list_files(events_files(store, source, group, figures))
+    people = [stamp(conform(item.parsed.involvements, INVOLVEMENT_COLUMNS), item.parsed,
+                    f["load_id"], source)
+              for item, f in zip(group, figures, strict=True)
+              if item.parsed.involvements is not None and item.parsed.involvements.height]
     if people:
         insert_frame(con, "involvements", with_event_id(pl.concat(people)), """
             SELECT event_id, person_key, role, age, age_band, sex, ethnicity, load_id
             FROM frame""")
     insert_aggregates(con, source, group, figures)
     insert_tokens(con, source, group, figures)
-    lines = [stamp(conform(p.quarantine, QUARANTINE_COLUMNS), p, f["load_id"], source)
-             .with_columns(pl.lit(path.name).alias("file_name"))
-             for (path, _, p), f in zip(group, figures, strict=True) if p.quarantine.height]
+    lines = [stamp(conform(item.parsed.quarantine, QUARANTINE_COLUMNS), item.parsed,
+                   f["load_id"], source).with_columns(pl.lit(item.path.name).alias("file_name"))
+             for item, f in zip(group, figures, strict=True) if item.parsed.quarantine.height]
     if lines:
         insert_frame(con, "quarantine", pl.concat(lines), """
             SELECT load_id, source, file_name, row_number, "column", value, reason, fix, record
@@ -96,10 +109,26 @@ def write_group(
     return figures
 
 
+def events_files(store: Store, source: str, group: list[Prepared],
+                 figures: list[dict]) -> list[StoredFile]:
+    """The group's events files: those written early under the load id each file now gets,
+    and new ones where it got another (a file before it in the batch was rejected)."""
+    ready, remake = [], []
+    for item, f in zip(group, figures, strict=True):
+        early = item.events_file
+        if early is not None and early.load_id == f["load_id"]:
+            ready.append(early)
+        else:
+            store.discard([early] if early else [])
+            remake.append((partial(event_rows, item.parsed, f["load_id"], source), f["load_id"]))
+    return ready + store.write_many("events", remake)
+
+
 def insert_aggregates(con, source: str, group: list[Prepared], figures: list[dict]) -> None:
-    frames = [stamp(conform(p.aggregates, STORED_AGGREGATE), p, f["load_id"], source)
-              for (_, _, p), f in zip(group, figures, strict=True)
-              if p.aggregates is not None and p.aggregates.height]
+    frames = [stamp(conform(item.parsed.aggregates, STORED_AGGREGATE), item.parsed,
+                    f["load_id"], source)
+              for item, f in zip(group, figures, strict=True)
+              if item.parsed.aggregates is not None and item.parsed.aggregates.height]
     if frames:
         insert_frame(con, "aggregates", pl.concat(frames), """
             SELECT source, scope, load_id, row_number, measure, period_start, period_end,
@@ -108,9 +137,9 @@ def insert_aggregates(con, source: str, group: list[Prepared], figures: list[dic
 
 
 def insert_tokens(con, source: str, group: list[Prepared], figures: list[dict]) -> None:
-    frames = [stamp(loaded_tokens(p), p, f["load_id"], source)
-              for (_, _, p), f in zip(group, figures, strict=True)
-              if p.tokens is not None and p.tokens.height]
+    frames = [stamp(loaded_tokens(item.parsed), item.parsed, f["load_id"], source)
+              for item, f in zip(group, figures, strict=True)
+              if item.parsed.tokens is not None and item.parsed.tokens.height]
     if frames:
         insert_frame(con, "person_tokens", pl.concat(frames).unique(
             ["person_key", "field", "token"]), """
@@ -120,14 +149,14 @@ def insert_tokens(con, source: str, group: list[Prepared], figures: list[dict]) 
               AND t.token = frame.token)""")
 
 
-def loaded_tokens(parsed) -> pl.DataFrame:
+def loaded_tokens(parsed: Parsed) -> pl.DataFrame:
     """The file's linkage tokens, less those of rows quarantined (by the reader or by ingest,
     e.g. an unknown LSOA): nothing is kept about a person from a row that was not loaded."""
     quarantined = parsed.quarantine.get_column("row_number").implode()
     return conform(parsed.tokens, TOKEN_COLUMNS).filter(~pl.col("row_number").is_in(quarantined))
 
 
-def file_figures(parsed, load_id: int) -> dict:
+def file_figures(parsed: Parsed, load_id: int) -> dict:
     quarantined = parsed.quarantine.get_column("row_number").n_unique()
     out_of_area = parsed.events.filter(pl.col("in_area").not_()).height
     if parsed.aggregates is not None and "in_area" in parsed.aggregates.columns:
@@ -140,16 +169,16 @@ def file_figures(parsed, load_id: int) -> dict:
     }
 
 
-def event_rows(parsed, load_id: int, source: str) -> pl.DataFrame:
+def event_rows(parsed: Parsed, load_id: int, source: str) -> pl.DataFrame:
     """A file's events as stored: stamped with the load and keyed."""
     return with_event_id(stamp(conform_events(parsed), parsed, load_id, source))
 
 
-def conform_events(parsed) -> pl.DataFrame:
+def conform_events(parsed: Parsed) -> pl.DataFrame:
     return parsed.events.select(*EVENT_COLUMNS, "lsoa_vintage", "lsoa21_code", "in_area")
 
 
-def stamp(frame: pl.DataFrame, parsed, load_id: int, source: str) -> pl.DataFrame:
+def stamp(frame: pl.DataFrame, parsed: Parsed, load_id: int, source: str) -> pl.DataFrame:
     """Add the load's identity: source, scope (one per load) and load id."""
     return frame.with_columns(pl.lit(source).alias("source"),
                               pl.lit(parsed.scope, pl.String).alias("scope"),
@@ -172,13 +201,13 @@ def insert_loads(con, source: str, group: list[Prepared], figures: list[dict],
     each row again, which costs more than the rest of a small load)."""
     now, actor = datetime.now(), audit.actor()
     rows = pl.DataFrame([
-        {"load_id": f["load_id"], "source": source, "scope": parsed.scope,
-         "partner": partner or parsed.partner, "file_name": path.name,
-         "file_path": str(path.resolve()), "checksum": digest,
-         "period_start": parsed.period[0], "period_end": parsed.period[1],
+        {"load_id": f["load_id"], "source": source, "scope": item.parsed.scope,
+         "partner": partner or item.parsed.partner, "file_name": item.path.name,
+         "file_path": str(item.path.resolve()), "checksum": item.digest,
+         "period_start": item.parsed.period[0], "period_end": item.parsed.period[1],
          "rows_read": f["rows_read"], "rows_loaded": f["rows_loaded"],
          "rows_quarantined": f["rows_quarantined"], "rows_out_of_area": f["rows_out_of_area"]}
-        for (path, digest, parsed), f in zip(group, figures, strict=True)],
+        for item, f in zip(group, figures, strict=True)],
         schema={"load_id": pl.Int32, "source": pl.String, "scope": pl.String,
                 "partner": pl.String, "file_name": pl.String, "file_path": pl.String,
                 "checksum": pl.String, "period_start": pl.Date, "period_end": pl.Date,
@@ -203,13 +232,13 @@ def supersede(store: Store, source: str, group: list[Prepared],
     if not earlier:
         return {}
     periods = pl.DataFrame({
-        "scope": [p.scope for _, _, p in group],
-        "start": [p.period[0] for _, _, p in group],
-        "end": [p.period[1] for _, _, p in group],
+        "scope": [item.parsed.scope for item in group],
+        "start": [item.parsed.period[0] for item in group],
+        "end": [item.parsed.period[1] for item in group],
         "load_id": [first_id + i for i in range(len(group))],
     }, schema={"scope": pl.String, "start": pl.Date, "end": pl.Date, "load_id": pl.Int32})
-    ids = pl.concat([p.events.select("source_record_id").with_columns(
-        pl.lit(p.scope, pl.String).alias("scope")) for _, _, p in group])
+    ids = pl.concat([item.parsed.events.select("source_record_id").with_columns(
+        pl.lit(item.parsed.scope, pl.String).alias("scope")) for item in group])
     incoming = with_event_id(ids.with_columns(pl.lit(source).alias("source"))).select(
         "event_id")
     con.register("periods", periods.to_arrow())
