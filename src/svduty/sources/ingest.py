@@ -522,7 +522,8 @@ def reconcile(path: Path, parsed: Parsed) -> None:
     quarantined = parsed.quarantine.get_column("row_number").unique()
     both = int(loaded.is_in(quarantined.implode()).sum())
     lost = parsed.rows_read - (loaded.len() + quarantined.len() - both)
-    if parsed.events.get_column("source_record_id").is_duplicated().any():
+    ids = parsed.events.get_column("source_record_id")
+    if ids.n_unique() != ids.len():
         raise FileError(path, "internal reconciliation failed (a record id appears twice)",
                         "this is a bug in svduty: please report it with the file's checksum")
     if both or lost:

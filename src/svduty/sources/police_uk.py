@@ -17,7 +17,17 @@ from typing import ClassVar
 import polars as pl
 import polars_hash  # noqa: F401  (registers the `nchash` namespace)
 
-from svduty.sources.base import LSOA_FORMAT, Check, FileError, Parsed, decode, open_text, run_checks
+from svduty.sources.base import (
+    LSOA_FORMAT,
+    Check,
+    FileError,
+    Parsed,
+    decode,
+    empty_quarantine,
+    open_text,
+    record_of,
+    run_checks,
+)
 
 HEADER = [
     "Crime ID", "Month", "Reported by", "Falls within", "Longitude", "Latitude", "Location",
@@ -51,11 +61,9 @@ class PoliceUK:
         raw = read_frame(path)
         file_month, force = name_parts(path)
         frame = raw.with_row_index("row_number", offset=2).with_columns(
-            pl.col("row_number").cast(pl.Int64)
-        )
+            pl.col("row_number").cast(pl.Int64), *DERIVED.values())
         problems = find_problems(frame, file_month)
-        bad_rows = problems.get_column("row_number").unique()
-        good = frame.filter(~pl.col("row_number").is_in(bad_rows.implode()))
+        good = frame.filter(~pl.col("row_number").is_in(problems["row_number"].implode()))
         month = file_month or single_month(path, good)
         scope = force or slug(first(raw, "Falls within"))
         return Parsed(
@@ -107,12 +115,41 @@ def name_parts(path: Path) -> tuple[str | None, str | None]:
     return (match["month"], match["force"]) if match else (None, None)
 
 
+# Worked out once per file, for the row rules and the events alike.
+DERIVED = {
+    "_longitude": pl.col("Longitude").cast(pl.Float64, strict=False).alias("_longitude"),
+    "_latitude": pl.col("Latitude").cast(pl.Float64, strict=False).alias("_latitude"),
+    "_first": pl.col("Crime ID").nchash.xxh3_128().is_first_distinct().alias("_first"),
+}  # _first: the first row with its Crime ID, compared by a 128-bit hash (XXH3): several
+# times faster than comparing 64-character ids, with no collision in practice
+MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
+
+
 def find_problems(frame: pl.DataFrame, file_month: str | None) -> pl.DataFrame:
-    """One quarantine line per problem found, for rows that cannot be loaded."""
-    lon = pl.col("Longitude").cast(pl.Float64, strict=False)
-    lat = pl.col("Latitude").cast(pl.Float64, strict=False)
+    """One quarantine line per problem found, for rows that cannot be loaded.
+
+    `frame` holds the file's text columns, `row_number` and the `DERIVED` columns. The rules
+    run on the few rows a cheap screen picks out: every rule, except that a month is first
+    compared with the file's month rather than checked for its form.
+    """
+    checks = row_checks(file_month)
+    if file_month and re.match(MONTH, file_month):
+        month_screen = pl.col("Month") != file_month
+        screen = [month_screen if c.column == "Month" else c.bad for c in checks]
+    else:
+        screen = [c.bad for c in checks]
+    suspects = frame.filter(pl.any_horizontal(screen).fill_null(True))
+    if suspects.height == 0:
+        return empty_quarantine()
+    raw = [c for c in suspects.columns if c != "row_number" and c not in DERIVED]
+    return run_checks(suspects.with_columns(record_of(raw)), checks)
+
+
+def row_checks(file_month: str | None) -> list[Check]:
+    """The row rules, in the order a row's problems are reported."""
+    lon, lat = pl.col("_longitude"), pl.col("_latitude")
     month = pl.col("Month")
-    month_ok = month.str.contains(r"^\d{4}-(0[1-9]|1[0-2])$").fill_null(False)
+    month_ok = month.str.contains(MONTH).fill_null(False)
     coordinates = pl.concat_str(["Longitude", "Latitude"], separator=",", ignore_nulls=True)
     required = ["Month", "Reported by", "Falls within", "Crime type"]
     checks = [
@@ -137,7 +174,7 @@ def find_problems(frame: pl.DataFrame, file_month: str | None) -> pl.DataFrame:
               "Longitude", "coordinates are outside Great Britain or incomplete",
               "check longitude/latitude are WGS84 decimal degrees in the right columns",
               coordinates),
-        Check(pl.col("Crime ID").is_not_null() & ~first_distinct("Crime ID"),
+        Check(pl.col("Crime ID").is_not_null() & ~pl.col("_first"),
               "Crime ID", "Crime ID repeated in this file; the first row with it is loaded",
               "none needed if the rows are the same crime; otherwise report to the force"),
     ]
@@ -146,13 +183,7 @@ def find_problems(frame: pl.DataFrame, file_month: str | None) -> pl.DataFrame:
             month_ok & (month != file_month), "Month",
             f"row month differs from the file's month {file_month}",
             "police.uk files hold one month each; check the file was not edited or merged"))
-    return run_checks(frame, checks)
-
-
-def first_distinct(column: str) -> pl.Expr:
-    """True for the first row with each value: compared by a 128-bit hash (XXH3), several
-    times faster than comparing 64-character ids, with no collision in practice."""
-    return pl.col(column).nchash.xxh3_128().is_first_distinct()
+    return checks
 
 
 def to_events(good: pl.DataFrame, scope: str | None) -> pl.DataFrame:
@@ -166,8 +197,8 @@ def to_events(good: pl.DataFrame, scope: str | None) -> pl.DataFrame:
         pl.lit(scope).alias("scope"),
         month.alias("month"),
         pl.col("LSOA code").alias("lsoa_code"),
-        pl.col("Longitude").cast(pl.Float64).alias("longitude"),
-        pl.col("Latitude").cast(pl.Float64).alias("latitude"),
+        pl.col("_longitude").alias("longitude"),
+        pl.col("_latitude").alias("latitude"),
         pl.col("Location").alias("location_desc"),
         pl.col("Crime type").alias("police_uk_category"),
         pl.col("Crime type").alias("source_category"),
