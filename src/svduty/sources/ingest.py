@@ -496,9 +496,12 @@ def geocode_missing(events: pl.DataFrame, root: Path) -> pl.DataFrame:
     """Fill a missing LSOA from grid references or longitude/latitude, where possible."""
     from svduty.geography import geocode_points
 
-    needs = pl.col("lsoa_code").is_null()
-    grid = events.filter(needs & pl.col("easting").is_not_null() & pl.col("northing").is_not_null())
-    lonlat = events.filter(needs & pl.col("easting").is_null() & pl.col("longitude").is_not_null())
+    needs = events.filter(pl.col("lsoa_code").is_null() & (
+        pl.col("easting").is_not_null() | pl.col("longitude").is_not_null()))
+    if needs.height == 0:
+        return events
+    grid = needs.filter(pl.col("easting").is_not_null() & pl.col("northing").is_not_null())
+    lonlat = needs.filter(pl.col("easting").is_null() & pl.col("longitude").is_not_null())
     found = []
     for subset, xs, ys, crs in ((grid, "easting", "northing", "EPSG:27700"),
                                 (lonlat, "longitude", "latitude", "EPSG:4326")):

@@ -63,7 +63,8 @@ class PoliceUK:
         frame = raw.with_row_index("row_number", offset=2).with_columns(
             pl.col("row_number").cast(pl.Int64), *DERIVED.values())
         problems = find_problems(frame, file_month)
-        good = frame.filter(~pl.col("row_number").is_in(problems["row_number"].implode()))
+        good = (frame.filter(~pl.col("row_number").is_in(problems["row_number"].implode()))
+                if problems.height else frame)
         month = file_month or single_month(path, good)
         scope = force or slug(first(raw, "Falls within"))
         return Parsed(
