@@ -194,8 +194,14 @@ class Store:
         """List written files (so queries see their rows) and refresh the tables' views."""
         if not files:
             return
-        self.con.executemany("INSERT INTO store_files VALUES (?, ?, ?, ?)",
-                             [[f.table, f.name, f.load_id, f.rows] for f in files])
+        listed = pl.DataFrame([(f.table, f.name, f.load_id, f.rows) for f in files],
+                              schema={"table_name": pl.String, "file": pl.String,
+                                      "load_id": pl.Int32, "rows": pl.Int64}, orient="row")
+        self.con.register("listed", listed.to_arrow())  # one statement: executemany binds
+        try:  # each row again, which costs more than the rest of a small load
+            self.con.execute("INSERT INTO store_files SELECT * FROM listed")
+        finally:
+            self.con.unregister("listed")
         for table in sorted({f.table for f in files}):
             self.refresh_view(table)
 
