@@ -422,9 +422,8 @@ def harmonise_geography(parsed: Parsed, lsoas: pl.DataFrame, root: Path) -> Pars
     Rows without an LSOA but with coordinates are placed by point-in-polygon where
     boundaries are held.
     """
-    events = conform(parsed.events, EVENT_COLUMNS)
-    events = geocode_missing(events, root)
-    events = events.join(lsoas, on="lsoa_code", how="left")
+    events = geocode_missing(conform(parsed.events, EVENT_COLUMNS), root)
+    events = events.hstack(lookup_lsoas(events.get_column("lsoa_code"), lsoas))
     unknown = pl.col("lsoa_code").is_not_null() & pl.col("lsoa_vintage").is_null()
     bad = events.filter(unknown)
     if bad.height == 0:
@@ -451,6 +450,16 @@ def harmonise_geography(parsed: Parsed, lsoas: pl.DataFrame, root: Path) -> Pars
         quarantine=pl.concat([conform(parsed.quarantine, QUARANTINE_COLUMNS),
                               conform(lines, QUARANTINE_COLUMNS)]),
     )
+
+
+def lookup_lsoas(codes: pl.Series, lsoas: pl.DataFrame) -> list[pl.Series]:
+    """Each code's vintage, 2021 code and in-area flag (null where unknown), row for row.
+    Only the codes are joined (the lookup has one row per code), so an event's other
+    columns are not copied."""
+    found = codes.to_frame("lsoa_code").join(
+        lsoas.select("lsoa_code", "lsoa_vintage", "lsoa21_code", "in_area"), on="lsoa_code",
+        how="left", maintain_order="left")
+    return found.drop("lsoa_code").get_columns()
 
 
 def harmonise_aggregates(parsed: Parsed, context: Context) -> Parsed:

@@ -22,14 +22,13 @@ import polars_hash  # noqa: F401  (registers the `nchash` namespace)
 from svduty.privacy import audit
 from svduty.sources.base import (
     AGGREGATE_COLUMNS,
-    EVENT_COLUMNS,
     INVOLVEMENT_COLUMNS,
     QUARANTINE_COLUMNS,
     TOKEN_COLUMNS,
     Parsed,
     conform,
 )
-from svduty.store import Store, StoredFile
+from svduty.store import Store, StoredFile, polars_schema
 
 
 def with_event_id(frame: pl.DataFrame) -> pl.DataFrame:
@@ -170,12 +169,14 @@ def file_figures(parsed: Parsed, load_id: int) -> dict:
 
 
 def event_rows(parsed: Parsed, load_id: int, source: str) -> pl.DataFrame:
-    """A file's events as stored: stamped with the load and keyed."""
-    return with_event_id(stamp(conform_events(parsed), parsed, load_id, source))
-
-
-def conform_events(parsed: Parsed) -> pl.DataFrame:
-    return parsed.events.select(*EVENT_COLUMNS, "lsoa_vintage", "lsoa21_code", "in_area")
+    """A file's events as stored (the store's columns, in one pass): stamped with the load
+    and keyed."""
+    identity = {"source": pl.lit(source), "scope": pl.lit(parsed.scope, pl.String),
+                "load_id": pl.lit(load_id, pl.Int32)}
+    return with_event_id(parsed.events.select([
+        (identity.get(name, pl.col(name)) if name in identity or name in parsed.events.columns
+         else pl.lit(None)).cast(dtype).alias(name)
+        for name, dtype in polars_schema("events").items() if name != "event_id"]))
 
 
 def stamp(frame: pl.DataFrame, parsed: Parsed, load_id: int, source: str) -> pl.DataFrame:
