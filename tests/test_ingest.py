@@ -124,6 +124,28 @@ def test_a_wrong_file_is_rejected_and_nothing_of_it_is_loaded(plymouth, tmp_path
     assert [r.status for r in results] == ["rejected", "loaded"]
     assert bad.name in results[0].message and "truncated" in results[0].message
     assert query(plymouth.root, "SELECT DISTINCT file_name FROM loads") == [(DC_2025_01.name,)]
+    # the good file was read beside the bad one and its events written under the load id it
+    # would have had (2); it got load 1, so they were written again: one file, right id
+    assert query(plymouth.root, "SELECT DISTINCT load_id FROM events") == [(1,)]
+    assert [f.name[:11] for f in event_files(plymouth)] == ["load-000001"]
+
+
+def test_the_same_file_named_twice_loads_once(plymouth, tmp_path):
+    copy = tmp_path / "copy" / DC_2025_01.name
+    copy.parent.mkdir()
+    shutil.copy(DC_2025_01, copy)
+    results = ingest(plymouth, get_source("police-uk"), [DC_2025_01, copy, DC_2018_10])
+    assert [r.status for r in results] == ["loaded", "skipped", "loaded"]
+    assert results[1].message == f"same file as {DC_2025_01.name}; nothing changed"
+    assert query(plymouth.root, "SELECT load_id, file_name FROM loads ORDER BY 1") == [
+        (1, DC_2025_01.name), (2, DC_2018_10.name)]
+    assert query(plymouth.root, "SELECT load_id, count(*) > 0 FROM events GROUP BY 1 "
+                 "ORDER BY 1") == [(1, True), (2, True)]
+    assert len(event_files(plymouth)) == 2
+
+
+def event_files(partnership):
+    return sorted((partnership.root / "warehouse-files" / "events").glob("*.parquet"))
 
 
 def test_a_failure_while_writing_leaves_nothing_half_loaded(plymouth, monkeypatch):
@@ -135,6 +157,24 @@ def test_a_failure_while_writing_leaves_nothing_half_loaded(plymouth, monkeypatc
         ingest(plymouth, get_source("police-uk"), [DC_2025_01])
     assert query(plymouth.root, "SELECT (SELECT count(*) FROM loads), "
                  "(SELECT count(*) FROM events), (SELECT count(*) FROM quarantine)") == [(0, 0, 0)]
+    assert event_files(plymouth) == []  # written while reading, deleted with the load
+
+
+def test_a_failure_while_reading_leaves_no_files(plymouth, monkeypatch):
+    from svduty.sources import ingest as ingest_module
+
+    harmonise = ingest_module.harmonise_geography
+
+    def fail_on_the_old_file(parsed, *args):
+        if parsed.period[0].year == 2018:
+            raise RuntimeError("out of memory")
+        return harmonise(parsed, *args)
+
+    monkeypatch.setattr(ingest_module, "harmonise_geography", fail_on_the_old_file)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        ingest(plymouth, get_source("police-uk"), [DC_2025_01, MERSEY_2025_01, DC_2018_10])
+    assert query(plymouth.root, "SELECT count(*) FROM loads") == [(0,)]
+    assert event_files(plymouth) == []
 
 
 def test_ingest_needs_reference_data(tmp_path):

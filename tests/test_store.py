@@ -98,3 +98,28 @@ def test_a_warehouse_with_stored_events_migrates(tmp_path):
         kinds = dict(wh.con.execute("SELECT table_name, table_type FROM "
                                     "information_schema.tables").fetchall())
         assert kinds["events"] == kinds["sv_events"] == "VIEW"
+
+
+def test_a_written_file_is_on_disk_but_unseen_until_listed(tmp_path):
+    with Warehouse(tmp_path / "warehouse.duckdb") as wh:
+        early = wh.store.write("events", events(["a", "b"]), 1)  # as a reader thread does
+        other = wh.store.write("events", events(["c"]), 2)
+        assert (early.load_id, early.rows) == (1, 2)
+        assert len(files(tmp_path)) == 2 and wh.count("events") == 0
+        wh.store.discard([other])  # e.g. its file broke the reader contract
+        with wh.transaction():
+            wh.store.list_files([early])
+        assert wh.count("events") == 2
+        assert wh.con.execute("SELECT file, load_id, rows FROM store_files").fetchall() == [
+            (early.name, 1, 2)]
+    assert files(tmp_path) == {early.name.rsplit("/", 1)[1]}
+
+
+def test_a_written_file_is_deleted_when_the_load_rolls_back(tmp_path):
+    with Warehouse(tmp_path / "warehouse.duckdb") as wh:
+        early = wh.store.write("events", events(["a"]), 1)
+        with pytest.raises(RuntimeError), wh.transaction():
+            wh.store.list_files([early])
+            raise RuntimeError("the load failed after its files were written")
+        assert wh.count("events") == 0
+    assert files(tmp_path) == set()
