@@ -144,6 +144,24 @@ def test_the_same_file_named_twice_loads_once(plymouth, tmp_path):
     assert len(event_files(plymouth)) == 2
 
 
+def test_progress_is_reported_as_each_file_is_read_before_the_batch_is_written(
+        plymouth, monkeypatch):
+    from svduty.sources import ingest as ingest_module
+
+    seen, at_write = [], []
+    write_batch = ingest_module.write_batch
+
+    def note_progress(*args):
+        at_write.append(list(seen))
+        return write_batch(*args)
+
+    monkeypatch.setattr(ingest_module, "write_batch", note_progress)
+    files = [DC_2025_01, MERSEY_2025_01, DC_2018_10]
+    ingest(plymouth, get_source("police-uk"), files, progress=seen.append)
+    assert seen == files
+    assert at_write == [files]  # one batch: every file reported before its commit
+
+
 def event_files(partnership):
     return sorted((partnership.root / "warehouse-files" / "events").glob("*.parquet"))
 

@@ -104,7 +104,8 @@ def ingest(
     (:meth:`Run.prepare`); the reader contract is checked once per batch, then the batch
     is committed in one transaction with one bulk insert per table (see
     :mod:`svduty.sources.writing`). A file is never half-loaded: if anything fails, the
-    batch's files are deleted and nothing is listed. After a person-level load, people are
+    batch's files are deleted and nothing is listed. `progress` is called with each file as
+    it is read and checked, in the order given. After a person-level load, people are
     linked across partners and the links cached (`link_people`; the demo links once, at the
     end).
     """
@@ -121,15 +122,13 @@ def ingest(
         loaded = loaded_files(wh, source)
         with ThreadPoolExecutor(max_workers=READERS) as pool:
             run = Run(partnership, wh, source, partner, pool,
-                      pool.submit(Context.build, partnership, wh))  # while files are read
+                      pool.submit(Context.build, partnership, wh), progress)
             for batch in batches(files):
                 done = run.ingest_batch(batch, loaded)
                 for result in done:
                     if result.status == "loaded":
                         loaded[result.digest] = (result.load_id, datetime.now())
                     audit_result(partnership, source, result)
-                    if progress:
-                        progress(result.path)
                 results.extend(done)
             if any(r.status == "loaded" for r in results):
                 refresh_definition(wh, run.context)
@@ -230,7 +229,8 @@ class Run:
     source: Source
     partner: str | None
     pool: Executor
-    lookups: Future[Context]
+    lookups: Future[Context]  # built while the first files are read
+    progress: Callable[[Path], None] | None = None  # called as each file is read and checked
 
     @property
     def context(self) -> Context:
@@ -245,7 +245,7 @@ class Run:
             for path, digest, plan in plan_batch(batch, digests, loaded, next_load_id(self.wh)):
                 futures.append(self.pool.submit(self.prepare, path, digest, plan)
                                if isinstance(plan, int) else done_future(plan))
-            prepared = check_contract(self.wh.store, [f.result() for f in futures])
+            prepared = check_contract(self.wh.store, [self.finished(f) for f in futures])
             return write_batch(self.wh, self.context, self.source, prepared, self.partner)
         except BaseException:
             for future in futures:
@@ -253,6 +253,13 @@ class Run:
             wait(futures)  # no reader may still be writing a file when they are deleted
             self.wh.store.rolled_back()
             raise
+
+    def finished(self, future: Future[Outcome]) -> Outcome:
+        """A file's outcome, once its reader is done (reported to `progress`, in order)."""
+        outcome = future.result()
+        if self.progress:
+            self.progress(outcome.path)
+        return outcome
 
     def prepare(self, path: Path, digest: str, load_id: int) -> Outcome:
         """Read, check and harmonise one file, then write its events (not yet listed) under

@@ -2,8 +2,9 @@
 
 Events go to the Parquet store, one file per load (:mod:`svduty.store`), usually written
 already by the thread that read the file and listed here; people, aggregates, tokens and
-quarantine lines go to DuckDB tables, one bulk insert per table for a group of files. A file that supersedes another file of the same batch (same source and
-scope, overlapping period) starts a new group, so files still take effect in the order given.
+quarantine lines go to DuckDB tables, one bulk insert per table for a group of files. A
+file that supersedes another file of the same batch (same source and scope, overlapping
+period) starts a new group, so files still take effect in the order given.
 """
 
 from __future__ import annotations
