@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import Executor, Future, wait
+from concurrent.futures import Executor, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -32,7 +32,7 @@ from svduty.sources.base import (
     conform,
 )
 from svduty.sources.contract import contract_problems
-from svduty.sources.writing import Prepared
+from svduty.sources.writing import Prepared, event_rows, groups, write_group
 from svduty.store import Store
 from svduty.warehouse import Warehouse
 
@@ -109,8 +109,6 @@ def ingest(
     linked across partners and the links cached (`link_people`; the demo links once, at the
     end).
     """
-    from concurrent.futures import ThreadPoolExecutor
-
     files = expand(paths)
     partner = partner or default_partner(partnership, source)
     results: list[FileResult] = []
@@ -267,8 +265,6 @@ class Run:
         outcome = read_file(self, path, digest)
         if isinstance(outcome, FileResult):
             return outcome
-        from svduty.sources.writing import event_rows
-
         events = self.wh.store.write("events", event_rows(outcome, load_id, self.source.name),
                                      load_id)
         return Prepared(path, digest, outcome, events)
@@ -369,8 +365,6 @@ def write_batch(
     partner: str | None,
 ) -> list[FileResult]:
     """Write the batch's prepared files in one transaction; results in the order given."""
-    from svduty.sources.writing import groups, write_group
-
     ready = [o for o in prepared if isinstance(o, Prepared)]
     loaded: dict[Path, FileResult] = {}
     with wh.transaction():
