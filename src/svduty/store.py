@@ -185,7 +185,9 @@ class Store:
         name = f"{STORE_DIR}/{table}/{prefix}-{uuid.uuid4().hex[:12]}.parquet"
         path = self.root / name
         self.written.append(path)
-        conform(frame, table).write_parquet(path, compression="uncompressed", statistics=True)
+        if list(frame.schema.items()) != list(polars_schema(table).items()):
+            frame = conform(frame, table)
+        frame.write_parquet(path, compression="uncompressed", statistics=True)
         with path.open("rb+") as file:  # durable before any transaction lists it
             os.fsync(file.fileno())
         return StoredFile(table, name, load_id, frame.height)

@@ -10,8 +10,10 @@ Row numbers are spreadsheet-style: the header is row 1, the first data row is ro
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 from pathlib import Path
 from typing import ClassVar, Protocol
 
@@ -117,11 +119,15 @@ class Source(Protocol):
 
 def conform(frame: pl.DataFrame, columns: dict[str, pl.DataType]) -> pl.DataFrame:
     """Give a frame exactly `columns` (missing ones as typed nulls), in that order."""
-    exprs = [
-        (pl.col(name) if name in frame.columns else pl.lit(None)).cast(dtype).alias(name)
-        for name, dtype in columns.items()
-    ]
-    return frame.select(exprs)
+    return frame.select(conforming(tuple(frame.columns), tuple(columns.items())))
+
+
+@lru_cache(maxsize=256)
+def conforming(present: tuple[str, ...], columns: tuple[tuple[str, pl.DataType], ...]
+               ) -> tuple[pl.Expr, ...]:
+    """The expressions `conform` selects (made once per shape: a file's worth of work)."""
+    return tuple((pl.col(name) if name in present else pl.lit(None)).cast(dtype).alias(name)
+                 for name, dtype in columns)
 
 
 def empty_quarantine() -> pl.DataFrame:
@@ -199,7 +205,7 @@ class Check:
     value: pl.Expr | None = None
 
 
-def run_checks(frame: pl.DataFrame, checks: list[Check]) -> pl.DataFrame:
+def run_checks(frame: pl.DataFrame, checks: Sequence[Check]) -> pl.DataFrame:
     """Evaluate every check in one pass; quarantine lines for the (usually few) bad rows, by
     row and, within a row, in the order of `checks`."""
     flags = [c.bad.fill_null(False).alias(f"_check{i}") for i, c in enumerate(checks)]

@@ -455,12 +455,16 @@ def harmonise_geography(parsed: Parsed, lsoas: pl.DataFrame, root: Path) -> Pars
 
 def lookup_lsoas(codes: pl.Series, lsoas: pl.DataFrame) -> list[pl.Series]:
     """Each code's vintage, 2021 code and in-area flag (null where unknown), row for row.
-    Only the codes are joined (the lookup has one row per code), so an event's other
-    columns are not copied."""
-    found = codes.to_frame("lsoa_code").join(
-        lsoas.select("lsoa_code", "lsoa_vintage", "lsoa21_code", "in_area"), on="lsoa_code",
-        how="left", maintain_order="left")
-    return found.drop("lsoa_code").get_columns()
+
+    The lookup (one row per code, every LSOA held) is first cut to the file's own codes:
+    hashing the file's few distinct codes costs far less than hashing the whole lookup for
+    every file. Only the codes are joined, so an event's other columns are not copied.
+    """
+    found = lsoas.select("lsoa_code", "lsoa_vintage", "lsoa21_code", "in_area").join(
+        codes.unique().to_frame("lsoa_code"), on="lsoa_code", how="semi")
+    return (codes.to_frame("lsoa_code")
+            .join(found, on="lsoa_code", how="left", maintain_order="left")
+            .drop("lsoa_code").get_columns())
 
 
 def harmonise_aggregates(parsed: Parsed, context: Context) -> Parsed:
@@ -533,7 +537,7 @@ def reconcile(path: Path, parsed: Parsed) -> None:
               if f is not None]
     loaded = pl.concat([f.get_column("row_number") for f in frames]).unique()
     quarantined = parsed.quarantine.get_column("row_number").unique()
-    both = int(loaded.is_in(quarantined.implode()).sum())
+    both = int(loaded.is_in(quarantined.implode()).sum()) if quarantined.len() else 0
     lost = parsed.rows_read - (loaded.len() + quarantined.len() - both)
     ids = parsed.events.get_column("source_record_id")
     if ids.n_unique() != ids.len():

@@ -11,6 +11,7 @@ from __future__ import annotations
 import calendar
 import re
 from datetime import date
+from functools import lru_cache
 from pathlib import Path
 from typing import ClassVar
 
@@ -146,8 +147,10 @@ def find_problems(frame: pl.DataFrame, file_month: str | None) -> pl.DataFrame:
     return run_checks(suspects.with_columns(record_of(raw)), checks)
 
 
-def row_checks(file_month: str | None) -> list[Check]:
-    """The row rules, in the order a row's problems are reported."""
+@lru_cache(maxsize=64)
+def row_checks(file_month: str | None) -> tuple[Check, ...]:
+    """The row rules, in the order a row's problems are reported (made once per month:
+    building the expressions costs more than a small file's checks)."""
     lon, lat = pl.col("_longitude"), pl.col("_latitude")
     month = pl.col("Month")
     month_ok = month.str.contains(MONTH).fill_null(False)
@@ -184,7 +187,7 @@ def row_checks(file_month: str | None) -> list[Check]:
             month_ok & (month != file_month), "Month",
             f"row month differs from the file's month {file_month}",
             "police.uk files hold one month each; check the file was not edited or merged"))
-    return checks
+    return tuple(checks)
 
 
 def to_events(good: pl.DataFrame, scope: str | None) -> pl.DataFrame:
