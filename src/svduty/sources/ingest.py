@@ -207,7 +207,8 @@ class Context:
         codes = {r[0] for r in cursor.execute("SELECT offence_code FROM offence_codes")
                  .fetchall()}
         return cls(
-            lsoas=lsoa_lookup(wh, partnership.config.lad_codes),
+            lsoas=lsoa_lookup(wh, partnership.config.lad_codes).select(
+                "lsoa_code", "lsoa_vintage", "lsoa21_code", "in_area"),
             offence_codes=codes | catalogue_codes(),
             definition=current_definition(partnership),
             area_codes=partnership_area_codes(wh, partnership.config.lad_codes),
@@ -460,8 +461,7 @@ def lookup_lsoas(codes: pl.Series, lsoas: pl.DataFrame) -> list[pl.Series]:
     hashing the file's few distinct codes costs far less than hashing the whole lookup for
     every file. Only the codes are joined, so an event's other columns are not copied.
     """
-    found = lsoas.select("lsoa_code", "lsoa_vintage", "lsoa21_code", "in_area").join(
-        codes.unique().to_frame("lsoa_code"), on="lsoa_code", how="semi")
+    found = lsoas.join(codes.unique().to_frame("lsoa_code"), on="lsoa_code", how="semi")
     return (codes.to_frame("lsoa_code")
             .join(found, on="lsoa_code", how="left", maintain_order="left")
             .drop("lsoa_code").get_columns())

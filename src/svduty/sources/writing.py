@@ -12,7 +12,7 @@ from __future__ import annotations
 import binascii
 from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
+from functools import lru_cache, partial
 from pathlib import Path
 
 import duckdb
@@ -172,12 +172,19 @@ def file_figures(parsed: Parsed, load_id: int) -> dict:
 def event_rows(parsed: Parsed, load_id: int, source: str) -> pl.DataFrame:
     """A file's events as stored (the store's columns, in one pass): stamped with the load
     and keyed."""
-    identity = {"source": pl.lit(source), "scope": pl.lit(parsed.scope, pl.String),
+    identity = {"source": pl.lit(source, pl.String), "scope": pl.lit(parsed.scope, pl.String),
                 "load_id": pl.lit(load_id, pl.Int32)}
-    return with_event_id(parsed.events.select([
-        (identity.get(name, pl.col(name)) if name in identity or name in parsed.events.columns
-         else pl.lit(None)).cast(dtype).alias(name)
-        for name, dtype in polars_schema("events").items() if name != "event_id"]))
+    return with_event_id(parsed.events.select(
+        identity[name].alias(name) if name in identity else expr
+        for name, expr in stored_event_columns(tuple(parsed.events.columns))))
+
+
+@lru_cache(maxsize=64)
+def stored_event_columns(present: tuple[str, ...]) -> tuple[tuple[str, pl.Expr], ...]:
+    """The store's event columns but the key, from a reader's columns (null where absent)."""
+    return tuple((name, (pl.col(name) if name in present else pl.lit(None)).cast(dtype)
+                  .alias(name))
+                 for name, dtype in polars_schema("events").items() if name != "event_id")
 
 
 def stamp(frame: pl.DataFrame, parsed: Parsed, load_id: int, source: str) -> pl.DataFrame:
