@@ -32,7 +32,13 @@ from svduty.sources.base import (
     conform,
 )
 from svduty.sources.contract import contract_problems
-from svduty.sources.writing import Prepared, event_rows, groups, write_group
+from svduty.sources.writing import (
+    Prepared,
+    event_rows,
+    groups,
+    next_load_id,
+    write_group,
+)
 from svduty.store import Store
 from svduty.warehouse import Warehouse
 
@@ -241,7 +247,7 @@ class Run:
         futures: list[Future[Outcome]] = []
         try:
             digests = list(self.pool.map(checksum, batch))
-            for path, digest, plan in plan_batch(batch, digests, loaded, next_load_id(self.wh)):
+            for path, digest, plan in plan_batch(batch, digests, loaded, next_load_id(self.wh.con)):
                 futures.append(self.pool.submit(self.prepare, path, digest, plan)
                                if isinstance(plan, int) else done_future(plan))
             prepared = check_contract(self.wh.store, [self.finished(f) for f in futures])
@@ -293,10 +299,6 @@ def plan_batch(
             plan, next_id = next_id, next_id + 1
         plans.append((path, digest, plan))
     return plans
-
-
-def next_load_id(wh: Warehouse) -> int:
-    return wh.con.execute("SELECT coalesce(max(load_id), 0) + 1 FROM loads").fetchone()[0]
 
 
 def done_future(value: Outcome) -> Future[Outcome]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import binascii
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache, partial
+from functools import partial
 from pathlib import Path
 
 import duckdb
@@ -28,6 +28,7 @@ from svduty.sources.base import (
     TOKEN_COLUMNS,
     Parsed,
     conform,
+    conforming,
 )
 from svduty.store import Store, StoredFile, polars_schema
 
@@ -82,7 +83,7 @@ def write_group(
 ) -> list[dict]:
     """Write loads, events, people and quarantine for a group; returns each file's figures."""
     con = store.con
-    first_id = con.execute("SELECT coalesce(max(load_id), 0) + 1 FROM loads").fetchone()[0]
+    first_id = next_load_id(con)
     figures = [file_figures(item.parsed, first_id + i) for i, item in enumerate(group)]
     insert_loads(con, source, group, figures, partner, definition_version)
     superseded = supersede(store, source, group, first_id)
@@ -174,17 +175,20 @@ def event_rows(parsed: Parsed, load_id: int, source: str) -> pl.DataFrame:
     and keyed."""
     identity = {"source": pl.lit(source, pl.String), "scope": pl.lit(parsed.scope, pl.String),
                 "load_id": pl.lit(load_id, pl.Int32)}
+    columns = conforming(tuple(parsed.events.columns), STORED_EVENT)
     return with_event_id(parsed.events.select(
         identity[name].alias(name) if name in identity else expr
-        for name, expr in stored_event_columns(tuple(parsed.events.columns))))
+        for (name, _), expr in zip(STORED_EVENT, columns, strict=True)))
 
 
-@lru_cache(maxsize=64)
-def stored_event_columns(present: tuple[str, ...]) -> tuple[tuple[str, pl.Expr], ...]:
-    """The store's event columns but the key, from a reader's columns (null where absent)."""
-    return tuple((name, (pl.col(name) if name in present else pl.lit(None)).cast(dtype)
-                  .alias(name))
-                 for name, dtype in polars_schema("events").items() if name != "event_id")
+# The store's event columns but the key (which `with_event_id` adds).
+STORED_EVENT = tuple((name, dtype) for name, dtype in polars_schema("events").items()
+                     if name != "event_id")
+
+
+def next_load_id(con: duckdb.DuckDBPyConnection) -> int:
+    """The id the next load gets."""
+    return con.execute("SELECT coalesce(max(load_id), 0) + 1 FROM loads").fetchone()[0]
 
 
 def stamp(frame: pl.DataFrame, parsed: Parsed, load_id: int, source: str) -> pl.DataFrame:
